@@ -1,0 +1,116 @@
+"""Building blocks shared by several TorToiSe models.
+
+The AR conditioning encoder, the diffusion decoder, CVVP and the tortoise-detect classifier all use the
+same ``AttentionBlock`` (legacy QKV channel layout, optional T5 relative position bias) and the same
+``GroupNorm32``. They live here once so that every checkpoint maps onto one implementation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm that always computes in float32 and casts back (fp16/bf16 safety)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = None if self.weight is None else self.weight.float()
+        b = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, w, b, self.eps).type(x.dtype)
+
+
+def normalization(channels: int) -> GroupNorm32:
+    """The original's group count rule: 32 groups, 8 for <= 16 channels, 16 for <= 64, halved until it divides."""
+    groups = 32
+    if channels <= 16:
+        groups = 8
+    elif channels <= 64:
+        groups = 16
+    while channels % groups != 0:
+        groups //= 2
+    return GroupNorm32(groups, channels)
+
+
+def t5_relative_bucket(rel_pos: Tensor, num_buckets: int, max_distance: int) -> Tensor:
+    """Bidirectional T5 bucketing (Raffel et al. 2020): half the buckets per direction, log-spaced far ones."""
+    half = num_buckets // 2
+    n = -rel_pos
+    bucket = (n < 0).long() * half
+    n = n.abs()
+    max_exact = half // 2
+    # clamp before log: n == 0 would give -inf, but those positions use the exact branch anyway
+    far = max_exact + (
+        torch.log(n.float().clamp(min=1) / max_exact) / math.log(max_distance / max_exact) * (half - max_exact)
+    ).long()
+    far = far.clamp(max=half - 1)
+    return bucket + torch.where(n < max_exact, n, far)
+
+
+class RelativePositionBias(nn.Module):
+    """Learned per-head bias indexed by T5 relative-position buckets; key ``relative_attention_bias``."""
+
+    def __init__(self, scale: float, heads: int, num_buckets: int = 32, max_distance: int = 64):
+        super().__init__()
+        self.scale = scale
+        self.num_buckets = num_buckets
+        self.max_distance = max_distance
+        self.relative_attention_bias = nn.Embedding(num_buckets, heads)
+
+    def forward(self, T: int, S: int, device: torch.device) -> Tensor:
+        q_pos = torch.arange(T, device=device)
+        k_pos = torch.arange(S, device=device)
+        bucket = t5_relative_bucket(k_pos[None, :] - q_pos[:, None], self.num_buckets, self.max_distance)
+        bias = self.relative_attention_bias(bucket)  # (T, S, H)
+        return bias.permute(2, 0, 1).unsqueeze(0) * self.scale  # (1, H, T, S)
+
+
+class AttentionBlock(nn.Module):
+    """Self-attention over (B, C, T) with the original's legacy QKV layout.
+
+    The 1x1 ``qkv`` conv emits, per head (heads outermost), ``[q (d) | k (d) | v (d)]`` channels. Pre-norm
+    residual: ``x + proj_out(attn(norm(x)))``. Softmax runs in float32.
+    """
+
+    def __init__(self, channels: int, num_heads: int = 1, relative_pos_embeddings: bool = False):
+        super().__init__()
+        if channels % num_heads:
+            raise ValueError(f"channels={channels} must be divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.norm = normalization(channels)
+        self.qkv = nn.Conv1d(channels, channels * 3, 1)
+        self.proj_out = nn.Conv1d(channels, channels, 1)
+        d = channels // num_heads
+        self.relative_pos_embeddings = (
+            RelativePositionBias(scale=d**0.5, heads=num_heads) if relative_pos_embeddings else None
+        )
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        B, C, T = x.shape
+        qkv = self.qkv(self.norm(x)).reshape(B, self.num_heads, 3, C // self.num_heads, T)  # (B, H, 3, d, T)
+        q, k, v = qkv.transpose(-1, -2).unbind(2)  # each (B, H, T, d)
+        bias = None
+        if self.relative_pos_embeddings is not None:
+            bias = self.relative_pos_embeddings(T, T, x.device).float()  # (1, H, T, T)
+        if mask is not None:  # mask: (B, T) True = keep
+            keep = torch.zeros((B, 1, 1, T), dtype=torch.float32, device=x.device)
+            keep = keep.masked_fill(~mask.bool()[:, None, None, :], float("-inf"))
+            bias = keep if bias is None else bias + keep
+        h = attention(q, k, v, bias)  # (B, H, T, d)
+        h = h.transpose(-1, -2).reshape(B, C, T)
+        return x + self.proj_out(h)
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Tensor:
+    """softmax(q k^T / sqrt(d) + bias) v with the softmax in float32; q, k, v: (B, H, T, d)."""
+    if q.dtype == torch.float32:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+    # reduced precision: scores and softmax in float32, as the original does
+    d = q.shape[-1]
+    w = torch.matmul(q.float(), k.float().transpose(-1, -2)) * d**-0.5
+    if bias is not None:
+        w = w + bias
+    return torch.matmul(w.softmax(-1), v.float()).type(q.dtype)
