@@ -21,40 +21,15 @@ from .univnet import MEL_PAD_FRAMES, MEL_PAD_VALUE
 from .weight_norm import fold_state_dict
 
 # training/data keys of a BigVGAN config json that do not change the generator
-_IGNORED_REFERENCE_KEYS = frozenset(
-    {
-        "num_gpus",
-        "batch_size",
-        "learning_rate",
-        "adam_b1",
-        "adam_b2",
-        "lr_decay",
-        "seed",
-        "segment_size",
-        "num_freq",
-        "fmax_for_loss",
-        "num_workers",
-        "dist_config",
-        "use_cqtd_instead_of_mrd",
-        "cqtd_filters",
-        "cqtd_max_filters",
-        "cqtd_filters_scale",
-        "cqtd_dilations",
-        "cqtd_hop_lengths",
-        "cqtd_n_octaves",
-        "cqtd_bins_per_octaves",
-        "mpd_reshapes",
-        "use_spectral_norm",
-        "discriminator_channel_mult",
-        "use_multiscale_melloss",
-        "lambda_melloss",
-        "clip_grad_norm",
-        "normalize_volume",
-        "resolutions",
-        "discriminator_periods",
-        "use_cuda_kernel",
-    }
-)
+# fmt: off
+_IGNORED_REFERENCE_KEYS = frozenset({
+    "num_gpus", "batch_size", "learning_rate", "adam_b1", "adam_b2", "lr_decay", "seed", "segment_size", "num_freq",
+    "fmax_for_loss", "num_workers", "dist_config", "use_cqtd_instead_of_mrd", "cqtd_filters", "cqtd_max_filters",
+    "cqtd_filters_scale", "cqtd_dilations", "cqtd_hop_lengths", "cqtd_n_octaves", "cqtd_bins_per_octaves",
+    "mpd_reshapes", "use_spectral_norm", "discriminator_channel_mult", "use_multiscale_melloss", "lambda_melloss",
+    "clip_grad_norm", "normalize_volume", "resolutions", "discriminator_periods", "use_cuda_kernel"
+})
+# fmt: on
 
 
 @dataclass(frozen=True)
