@@ -76,6 +76,7 @@ class _Checkpointed(nn.Module):
 
 def masked_mean(h: Tensor, mask: Tensor | None) -> Tensor:
     """Mean of h (B, T, C) over T, counting only positions where mask (B, T) is True."""
+    h = h.float()  # accumulate in fp32 (sequences of ~500 codes under fp16/bf16)
     if mask is None:
         return h.mean(dim=1)
     m = mask.to(h.dtype)[..., None]  # (B, T, 1)
@@ -104,15 +105,19 @@ class CLVP(nn.Module):
         self.text_transformer = _Checkpointed(cfg.encoder("text"))
         self.speech_transformer = _Checkpointed(cfg.encoder("speech"))
 
+    @torch.inference_mode()
     def embed_text(self, text_tokens: Tensor, mask: Tensor | None = None) -> Tensor:
         """Unit-norm text latents (B, dim_latent) for text_tokens (B, T) (mask (B, T), True = real token)."""
         h = self.text_transformer(self.text_emb(text_tokens), mask)  # (B, T, C)
-        return F.normalize(self.to_text_latent(masked_mean(h, mask)).float(), dim=-1)
+        h = masked_mean(h, mask).to(self.to_text_latent.weight.dtype)  # (B, C)
+        return F.normalize(self.to_text_latent(h).float(), dim=-1)
 
+    @torch.inference_mode()
     def embed_speech(self, speech_tokens: Tensor, mask: Tensor | None = None) -> Tensor:
         """Unit-norm speech latents (B, dim_latent) for AR codes (B, S) (mask (B, S), True = real code)."""
         h = self.speech_transformer(self.speech_emb(speech_tokens), mask)  # (B, S, C)
-        return F.normalize(self.to_speech_latent(masked_mean(h, mask)).float(), dim=-1)
+        h = masked_mean(h, mask).to(self.to_speech_latent.weight.dtype)  # (B, C)
+        return F.normalize(self.to_speech_latent(h).float(), dim=-1)
 
     @torch.inference_mode()
     def similarity(
@@ -138,7 +143,11 @@ class CLVP(nn.Module):
         """
         t = self.embed_text(text_tokens, text_mask)  # (B or 1, D)
         s = self.embed_speech(speech_tokens, speech_mask)  # (B, D)
-        return (t * s).sum(dim=-1) * self.temperature.float().exp()
+        return self.similarity_from_latents(t, s)
+
+    def similarity_from_latents(self, text_latents: Tensor, speech_latents: Tensor) -> Tensor:
+        """(B or 1, D) x (B, D) unit-norm latents from ``embed_*`` -> (B,) scores (reuse a text latent)."""
+        return (text_latents * speech_latents).sum(dim=-1) * self.temperature.float().exp()
 
     def forward(self, text_tokens: Tensor, speech_tokens: Tensor) -> Tensor:
         return self.similarity(text_tokens, speech_tokens)

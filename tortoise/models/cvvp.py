@@ -69,7 +69,7 @@ class CollapsingTransformer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.transformer(x).transpose(1, 2)  # (B, C, T)
-        return self.pre_combiner(h).mean(dim=-1)  # (B, C)
+        return self.pre_combiner(h).float().mean(dim=-1).type(h.dtype)  # (B, C), accumulated in fp32
 
 
 class ConvFormatEmbedding(nn.Module):
@@ -102,11 +102,13 @@ class CVVP(nn.Module):
         self.speech_transformer = CollapsingTransformer(cfg.encoder(cfg.n_speech_layer))
         self.to_speech_latent = nn.Linear(C, C, bias=False)
 
+    @torch.inference_mode()
     def embed_conditioning(self, mel_cond: Tensor) -> Tensor:
         """Unit-norm voice latents (B, dim) for normalised AR conditioning mels (B, 80, T)."""
-        h = self.cond_emb(mel_cond).transpose(1, 2)  # (B, T/4, C)
+        h = self.cond_emb(mel_cond.to(self.cond_emb[0].weight.dtype)).transpose(1, 2)  # (B, T/4, C)
         return F.normalize(self.to_conditioning_latent(self.conditioning_transformer(h)).float(), dim=-1)
 
+    @torch.inference_mode()
     def embed_speech(self, codes: Tensor) -> Tensor:
         """Unit-norm speech latents (B, dim) for AR codes (B, S)."""
         h = self.speech_transformer(self.speech_emb(codes))  # (B, C)
@@ -128,7 +130,11 @@ class CVVP(nn.Module):
         """
         c = self.embed_conditioning(mel_cond)  # (B or 1, D)
         s = self.embed_speech(codes)  # (B, D)
-        return (c * s).sum(dim=-1) * self.temperature.float().exp()
+        return self.score_from_latents(c, s)
+
+    def score_from_latents(self, cond_latents: Tensor, speech_latents: Tensor) -> Tensor:
+        """(B or 1, D) x (B, D) unit-norm latents from ``embed_*`` -> (B,) scores (reuse a clip's latent)."""
+        return (cond_latents * speech_latents).sum(dim=-1) * self.temperature.float().exp()
 
     def forward(self, mel_cond: Tensor, codes: Tensor) -> Tensor:
         return self.score(mel_cond, codes)
