@@ -121,7 +121,7 @@ class GLU(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """``net = [GLU, Identity, Dropout, Linear]`` so the keys are ``net.0.proj`` and ``net.3``."""
+    """``net = [GLU, Identity, Identity (the dropout slot), Linear]``: keys ``net.0.proj`` and ``net.3``."""
 
     def __init__(self, dim: int, mult: int):
         super().__init__()
