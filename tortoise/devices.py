@@ -1,0 +1,316 @@
+"""The one place that knows about accelerators: picking a device, its precision, memory, sync, seeds, offload.
+
+No other module calls ``torch.cuda``, ``torch.xpu``, ``torch.backends.mps`` or imports Intel's extension. Everything
+that depends on a backend goes through a :class:`Capabilities` record, which tests can build by hand (the logic
+that uses it — dtype policy, batch sizing, offload — is then tested without any GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import random
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import DeviceError
+
+ORDER = ("cuda", "xpu", "mps", "cpu")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _backend(kind: str):
+    """The torch backend module for a device type, or None when this torch build lacks it."""
+    if kind == "cuda":
+        return torch.cuda
+    if kind == "xpu":
+        return getattr(torch, "xpu", None)
+    if kind == "mps":
+        return getattr(torch, "mps", None)
+    return None
+
+
+def is_available(kind: str) -> bool:
+    if kind == "cpu":
+        return True
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps is not None and mps.is_available())
+    backend = _backend(kind)
+    try:
+        return bool(backend is not None and backend.is_available())
+    except Exception:  # a broken driver stack raises instead of answering
+        return False
+
+
+def available() -> list[torch.device]:
+    """Every usable device, best first (cuda, xpu, mps, cpu)."""
+    out = []
+    for kind in ORDER:
+        if is_available(kind):
+            count = _backend(kind).device_count() if kind in ("cuda", "xpu") else 1
+            out.extend(torch.device(kind, i) if kind in ("cuda", "xpu") else torch.device(kind) for i in range(count))
+    return out
+
+
+def pick(preference: str | torch.device | None = None) -> torch.device:
+    """The device to run on: an explicit choice ("xpu", "cuda:1", "cpu", ...) or the best available.
+
+    Raises ``DeviceError`` (with the reason and what to do) when an explicit choice is not usable.
+    """
+    if preference not in (None, "", "auto"):
+        try:
+            device = torch.device(preference)
+        except RuntimeError as e:
+            raise DeviceError(f"unknown device {preference!r}; use one of auto, {', '.join(ORDER)}") from e
+        if not is_available(device.type):
+            raise DeviceError(f"device {preference!r} is not available: {why_unavailable(device.type)}")
+        if device.index is not None and device.type in ("cuda", "xpu"):
+            count = _backend(device.type).device_count()
+            if device.index >= count:
+                raise DeviceError(f"device {preference!r} does not exist: {count} {device.type} device(s) found")
+        return device
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None and accelerator.is_available():
+        current = accelerator.current_accelerator()
+        if current is not None and current.type in ORDER:
+            return torch.device(current.type, 0) if current.type in ("cuda", "xpu") else torch.device(current.type)
+    for kind in ORDER:
+        if is_available(kind):
+            return torch.device(kind, 0) if kind in ("cuda", "xpu") else torch.device(kind)
+    return torch.device("cpu")
+
+
+def why_unavailable(kind: str) -> str:
+    """A sentence on why a backend is not usable, with what to do about it."""
+    if kind == "xpu":
+        if _backend("xpu") is None:
+            return "this PyTorch build has no XPU support; install the XPU wheels (see `tortoise-tts doctor`)"
+        if not torch.xpu._is_compiled():
+            return (
+                f"this PyTorch build ({torch.__version__}) was not built for Intel GPUs; reinstall with "
+                "`install/install.sh --device xpu` (PyTorch's xpu wheel index)"
+            )
+        return (
+            "PyTorch has XPU support but sees no Intel GPU: check the GPU driver (intel-opencl-icd, level-zero), "
+            "that your user is in the 'render' group, and inside conda that the env's libstdc++ is new enough "
+            "(`conda install -c conda-forge libstdcxx-ng`); `SYCL_UR_TRACE=1 tortoise-tts doctor` shows details"
+        )
+    if kind == "cuda":
+        if torch.version.cuda is None:
+            return (
+                "this PyTorch build has no CUDA support; install the CUDA wheels (`install/install.sh --device cuda`)"
+            )
+        return "PyTorch has CUDA support but finds no NVIDIA GPU: check the driver with `nvidia-smi`"
+    if kind == "mps":
+        return "Apple's Metal backend is only available on Apple-silicon Macs with macOS 12.3+"
+    return "unknown device type"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a device can do. Built by :func:`capabilities`, or by hand in tests."""
+
+    type: str
+    name: str
+    total_memory: int | None = None  # bytes
+    free_memory: int | None = None  # bytes; None where the backend cannot report it (XPU on WSL2)
+    bf16: bool = False
+    fp16: bool = False
+    fp64: bool = True
+
+
+def capabilities(device: torch.device) -> Capabilities:
+    kind = device.type
+    if kind == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        free, total = torch.cuda.mem_get_info(device)
+        return Capabilities(kind, props.name, total, free, torch.cuda.is_bf16_supported(), True, True)
+    if kind == "xpu":
+        props = torch.xpu.get_device_properties(device)
+        total = int(getattr(props, "total_memory", 0)) or None
+        free = None
+        with contextlib.suppress(Exception):  # not supported on every driver (e.g. WSL2)
+            free = int(torch.xpu.mem_get_info(device)[0])
+        return Capabilities(
+            kind,
+            props.name,
+            total,
+            free,
+            bf16=bool(getattr(props, "has_bfloat16_conversions", True)),
+            fp16=bool(getattr(props, "has_fp16", True)),
+            fp64=bool(getattr(props, "has_fp64", False)),
+        )
+    if kind == "mps":
+        total = int(torch.mps.recommended_max_memory()) if hasattr(torch.mps, "recommended_max_memory") else None
+        return Capabilities(kind, "Apple GPU (MPS)", total, None, bf16=False, fp16=True, fp64=False)
+    return Capabilities("cpu", _cpu_name(), _system_memory(), _system_memory(available=True), bf16=True, fp16=False)
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "CPU"
+
+
+def _system_memory(available: bool = False) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        key = "MemAvailable:" if available else "MemTotal:"
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) * 1024
+    return None
+
+
+def resolve_precision(precision: str, caps: Capabilities) -> torch.dtype:
+    """Turn a user's precision choice into a dtype the device supports.
+
+    ``auto`` is float32 everywhere: it is the precision known to sound right (fp16 artefacts were reported on Arc,
+    and half precision changes outputs audibly without conditioning-free guidance). ``bf16``/``fp16`` are opt-in;
+    where the device lacks them this warns and falls back (bf16 -> fp16 -> fp32).
+    """
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision in ("auto", "fp32"):
+        return torch.float32
+    if precision == "bf16" and caps.bf16:
+        return torch.bfloat16
+    if precision == "fp16" and caps.fp16:
+        return torch.float16
+    fallback = torch.float16 if precision == "bf16" and caps.fp16 else torch.float32
+    warnings.warn(f"{precision} is not supported on {caps.name}; using {fallback}", stacklevel=2)
+    return fallback
+
+
+def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """The one autocast call site: mixed precision for reduced dtypes, nothing for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    try:
+        return torch.autocast(device_type=device.type, dtype=dtype)
+    except (RuntimeError, ValueError) as e:
+        warnings.warn(f"autocast {dtype} is not available on {device.type} ({e}); running in float32", stacklevel=2)
+        return contextlib.nullcontext()
+
+
+def synchronize(device: torch.device) -> None:
+    backend = _backend(device.type)
+    if backend is not None and hasattr(backend, "synchronize") and is_available(device.type):
+        backend.synchronize()
+
+
+def empty_cache(device: torch.device) -> None:
+    """Free cached allocator memory (between jobs) and collect Python garbage."""
+    gc.collect()
+    backend = _backend(device.type)
+    if backend is not None and hasattr(backend, "empty_cache") and is_available(device.type):
+        backend.empty_cache()
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, NumPy and every torch generator (CPU and all accelerators)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds cuda, xpu and mps generators
+
+
+def auto_batch_size(
+    caps: Capabilities,
+    *,
+    bytes_per_candidate: int,
+    resident_bytes: int,
+    max_batch: int = 16,
+    headroom: float = 0.8,
+) -> int:
+    """Largest power-of-two batch of AR candidates that fits in memory.
+
+    ``bytes_per_candidate`` is the measured cost of one candidate (KV cache + activations at the longest
+    generation), ``resident_bytes`` what the models on the device already take. Uses free memory where the backend
+    reports it, else ``headroom`` x total; with neither known, a conservative 4 on GPUs.
+    """
+    if caps.type == "cpu":
+        budget = caps.free_memory or caps.total_memory
+    else:
+        budget = caps.free_memory if caps.free_memory is not None else None
+        if budget is None and caps.total_memory is not None:
+            budget = int(caps.total_memory * headroom) - resident_bytes
+    if budget is None:
+        return min(4, max_batch)
+    batch = 1
+    while batch * 2 <= max_batch and (batch * 2) * bytes_per_candidate <= budget * headroom:
+        batch *= 2
+    return batch
+
+
+OFFLOAD_POLICIES = ("auto", "none", "models", "cpu")
+
+
+def offload_policy(choice: str, caps: Capabilities, *, total_model_bytes: int) -> str:
+    """``none`` keeps every model on the device; ``models`` moves each model there only while it runs.
+
+    ``auto`` keeps everything resident when the models take under half of the device memory (or when running on
+    the CPU, where moving is pointless), else offloads.
+    """
+    if choice not in OFFLOAD_POLICIES:
+        raise DeviceError(f"unknown offload policy {choice!r}; choose one of {', '.join(OFFLOAD_POLICIES)}")
+    if choice != "auto":
+        return choice
+    if caps.type == "cpu":
+        return "none"
+    if caps.total_memory is None:
+        return "models"
+    return "none" if total_model_bytes < caps.total_memory * 0.5 else "models"
+
+
+@contextlib.contextmanager
+def on_device(module: nn.Module, device: torch.device, *, offload: bool) -> Iterator[nn.Module]:
+    """Use ``module`` on ``device``; with ``offload`` it goes back to the CPU (and memory is freed) afterwards."""
+    if not offload:
+        yield module.to(device)
+        return
+    module.to(device)
+    try:
+        yield module
+    finally:
+        module.to("cpu")
+        empty_cache(device)
+
+
+def intel_extension(module_override=None):
+    """Intel's legacy extension if installed (optional; never required), else None. Imported lazily."""
+    if module_override is not None:
+        return module_override
+    if os.environ.get("TORTOISE_NO_IPEX"):
+        return None
+    try:
+        return importlib.import_module("intel_extension_for_pytorch")
+    except Exception:  # not installed, or built for another torch version: both mean "do without"
+        return None
+
+
+def optimize_for_device(model: nn.Module, device: torch.device, dtype: torch.dtype, *, ipex=None) -> nn.Module:
+    """Apply the legacy extension's ``optimize`` on XPU/CPU when it is present; otherwise return the model as is."""
+    ext = intel_extension(ipex)
+    if ext is None or device.type not in ("xpu", "cpu"):
+        return model
+    try:
+        # weights_prepack=False: its bf16 prepacking needs AVX-512 and changes the module's parameters
+        return ext.optimize(model.eval(), dtype=dtype, inplace=True, weights_prepack=False)
+    except Exception as e:  # a version mismatch must never stop generation
+        warnings.warn(f"intel_extension_for_pytorch.optimize failed ({e}); continuing without it", stacklevel=2)
+        return model
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return _DTYPES[name]
