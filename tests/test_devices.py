@@ -1,0 +1,165 @@
+"""Device selection, precision policy, batch sizing and offload logic, on the CPU and with injected capabilities."""
+
+from __future__ import annotations
+
+import types
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from tortoise import devices
+from tortoise.devices import Capabilities
+from tortoise.errors import DeviceError
+
+GiB = 1024**3
+ARC_A770 = Capabilities(
+    "xpu", "Intel Arc A770", total_memory=16 * GiB, free_memory=None, bf16=True, fp16=True, fp64=False
+)
+RTX_3060 = Capabilities("cuda", "RTX 3060", total_memory=12 * GiB, free_memory=10 * GiB, bf16=True, fp16=True)
+OLD_GPU = Capabilities("cuda", "GTX 1060", total_memory=6 * GiB, free_memory=5 * GiB, bf16=False, fp16=True)
+CPU = Capabilities("cpu", "CPU", total_memory=24 * GiB, free_memory=20 * GiB, bf16=True, fp16=False)
+
+
+def test_pick_on_a_cpu_machine():
+    assert devices.pick() == torch.device("cpu")
+    assert devices.pick("auto") == torch.device("cpu")
+    assert devices.pick("cpu") == torch.device("cpu")
+    assert torch.device("cpu") in devices.available()
+
+
+@pytest.mark.parametrize("kind", ["cuda", "xpu", "mps"])
+def test_explicit_unavailable_device_says_why(kind):
+    if devices.is_available(kind):
+        pytest.skip(f"{kind} is available here")
+    with pytest.raises(DeviceError, match=r"not available: .+"):
+        devices.pick(kind)
+
+
+def test_unknown_device_name():
+    with pytest.raises(DeviceError, match="unknown device"):
+        devices.pick("tpu-9000")
+
+
+def test_capabilities_of_the_cpu():
+    caps = devices.capabilities(torch.device("cpu"))
+    assert caps.type == "cpu" and caps.fp64
+    assert caps.total_memory is None or caps.total_memory > 0
+
+
+def test_precision_policy_defaults_to_fp32_everywhere():
+    for caps in (ARC_A770, RTX_3060, OLD_GPU, CPU):
+        assert devices.resolve_precision("auto", caps) == torch.float32
+        assert devices.resolve_precision("fp32", caps) == torch.float32
+
+
+def test_reduced_precision_is_opt_in_with_fallbacks():
+    assert devices.resolve_precision("bf16", ARC_A770) == torch.bfloat16
+    assert devices.resolve_precision("fp16", RTX_3060) == torch.float16
+    with pytest.warns(UserWarning, match="bf16 is not supported"):
+        assert devices.resolve_precision("bf16", OLD_GPU) == torch.float16
+    with pytest.warns(UserWarning, match="fp16 is not supported"):
+        assert devices.resolve_precision("fp16", CPU) == torch.float32
+    with pytest.raises(DeviceError, match="unknown precision"):
+        devices.resolve_precision("int4", CPU)
+
+
+def test_autocast_is_a_no_op_for_fp32_and_real_for_bf16_on_cpu():
+    x = torch.randn(4, 4)
+    with devices.autocast(torch.device("cpu"), torch.float32):
+        assert (x @ x).dtype == torch.float32
+    with devices.autocast(torch.device("cpu"), torch.bfloat16):
+        assert (x @ x).dtype == torch.bfloat16
+
+
+def test_batch_size_uses_free_memory_when_known():
+    per = 512 * 1024**2  # free memory is measured with the models already resident: 10 GiB x 0.8 -> 16 x 0.5 GiB
+    assert devices.auto_batch_size(RTX_3060, bytes_per_candidate=per, resident_bytes=4 * GiB) == 16
+    tight = Capabilities("cuda", "small", 4 * GiB, free_memory=700 * 1024**2, fp16=True)
+    assert devices.auto_batch_size(tight, bytes_per_candidate=per, resident_bytes=3 * GiB) == 1
+
+
+def test_batch_size_without_free_memory_uses_total_minus_resident():
+    # XPU on WSL2 reports no free memory: 16 GiB * 0.8 - 4 GiB of models = 8.8 GiB,
+    # x 0.8 headroom = 7 GiB -> 8 candidates of 0.5 GiB
+    per = 512 * 1024**2
+    assert devices.auto_batch_size(ARC_A770, bytes_per_candidate=per, resident_bytes=4 * GiB) == 8
+    unknown = Capabilities("xpu", "mystery", None, None)
+    assert devices.auto_batch_size(unknown, bytes_per_candidate=per, resident_bytes=0) == 4
+    assert devices.auto_batch_size(unknown, bytes_per_candidate=per, resident_bytes=0, max_batch=2) == 2
+
+
+def test_offload_policy():
+    assert devices.offload_policy("auto", CPU, total_model_bytes=4 * GiB) == "none"
+    assert devices.offload_policy("auto", ARC_A770, total_model_bytes=4 * GiB) == "none"
+    assert devices.offload_policy("auto", OLD_GPU, total_model_bytes=4 * GiB) == "models"
+    assert devices.offload_policy("auto", Capabilities("xpu", "?"), total_model_bytes=1) == "models"
+    assert devices.offload_policy("models", RTX_3060, total_model_bytes=1) == "models"
+    with pytest.raises(DeviceError):
+        devices.offload_policy("sometimes", CPU, total_model_bytes=1)
+
+
+def test_on_device_context_moves_back_when_offloading():
+    module = nn.Linear(2, 2)
+    with devices.on_device(module, torch.device("cpu"), offload=True) as m:
+        assert next(m.parameters()).device.type == "cpu"
+    assert next(module.parameters()).device.type == "cpu"
+
+
+def test_seed_all_makes_every_generator_repeat():
+    import random
+
+    import numpy as np
+
+    devices.seed_all(42)
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    devices.seed_all(42)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
+
+
+def test_intel_extension_path_through_an_injected_module():
+    calls = []
+
+    def optimize(model, dtype, inplace, weights_prepack):
+        calls.append((dtype, inplace, weights_prepack))
+        return model
+
+    fake = types.SimpleNamespace(optimize=optimize)
+    model = nn.Linear(2, 2)
+    assert devices.optimize_for_device(model, torch.device("cpu"), torch.float32, ipex=fake) is model
+    assert calls == [(torch.float32, True, False)]
+
+
+def test_intel_extension_failure_only_warns():
+    def optimize(*args, **kwargs):
+        raise RuntimeError("built for torch 2.8")
+
+    model = nn.Linear(2, 2)
+    with pytest.warns(UserWarning, match="continuing without it"):
+        out = devices.optimize_for_device(
+            model, torch.device("cpu"), torch.float32, ipex=types.SimpleNamespace(optimize=optimize)
+        )
+    assert out is model
+
+
+def test_no_extension_means_model_unchanged():
+    model = nn.Linear(2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert devices.optimize_for_device(model, torch.device("cpu"), torch.float32) is model
+
+
+def test_no_other_module_touches_backends_directly():
+    from pathlib import Path
+
+    root = Path(devices.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name == "devices.py":
+            continue
+        text = path.read_text()
+        for needle in ("torch.cuda", "torch.xpu", "torch.backends.mps", "intel_extension_for_pytorch", '"cuda"'):
+            if needle in text:
+                offenders.append(f"{path.relative_to(root)}: {needle}")
+    assert not offenders, offenders
