@@ -19,11 +19,18 @@ from torch import Tensor
 
 from ..errors import CheckpointError
 
-# (magnitude suffix, direction suffix) of the two serialised weight-norm forms
+# (magnitude, direction) names of the two serialised weight-norm forms, relative to the layer
 _PAIRS = (
-    (".weight_g", ".weight_v"),
-    (".parametrizations.weight.original0", ".parametrizations.weight.original1"),
+    ("weight_g", "weight_v"),
+    ("parametrizations.weight.original0", "parametrizations.weight.original1"),
 )
+
+
+def _prefix(key: str, name: str) -> str | None:
+    """The layer prefix ('' or 'a.b.') when ``key`` is ``<prefix><name>``, else None."""
+    if key == name or key.endswith("." + name):
+        return key[: len(key) - len(name)]
+    return None
 
 
 def fold(g: Tensor, v: Tensor) -> Tensor:
@@ -36,7 +43,7 @@ def fold(g: Tensor, v: Tensor) -> Tensor:
 
 
 def fold_state_dict(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Replace every weight-norm pair (either serialised form) by its folded ``<prefix>.weight``.
+    """Replace every weight-norm pair (either serialised form) by its folded ``<prefix>weight``.
 
     Keys that are not part of a pair pass through unchanged, so an already-folded state dict is returned as is.
 
@@ -46,26 +53,26 @@ def fold_state_dict(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """
     out: dict[str, Tensor] = {}
     for key, value in sd.items():
-        for g_suffix, v_suffix in _PAIRS:
-            if key.endswith(v_suffix):
-                break  # handled together with its magnitude
-            if key.endswith(g_suffix):
-                prefix = key[: -len(g_suffix)]
-                v = sd.get(prefix + v_suffix)
+        for g_name, v_name in _PAIRS:
+            v_prefix = _prefix(key, v_name)
+            if v_prefix is not None:
+                if v_prefix + g_name not in sd:
+                    raise CheckpointError(f"weight norm: direction {key} has no matching magnitude")
+                break  # folded together with its magnitude
+            prefix = _prefix(key, g_name)
+            if prefix is not None:
+                v = sd.get(prefix + v_name)
                 if v is None:
-                    raise CheckpointError(f"weight norm: {key} has no matching {prefix + v_suffix}")
-                if prefix + ".weight" in sd:
-                    raise CheckpointError(f"weight norm: {prefix}.weight is stored both folded and as g/v")
-                out[prefix + ".weight"] = fold(value, v)
+                    raise CheckpointError(f"weight norm: {key} has no matching {prefix + v_name}")
+                if prefix + "weight" in sd:
+                    raise CheckpointError(f"weight norm: {prefix}weight is stored both folded and as g/v")
+                out[prefix + "weight"] = fold(value, v)
                 break
         else:
             out[key] = value
-    orphans = [k for k in sd for g, v in _PAIRS if k.endswith(v) and k[: -len(v)] + g not in sd]
-    if orphans:
-        raise CheckpointError(f"weight norm: direction without magnitude: {orphans[:3]}")
     return out
 
 
 def has_weight_norm(sd: Mapping[str, Tensor]) -> bool:
     """True when ``sd`` holds at least one unfolded weight-norm pair."""
-    return any(k.endswith(g) for k in sd for g, _ in _PAIRS)
+    return any(_prefix(k, g) is not None for k in sd for g, _ in _PAIRS)
