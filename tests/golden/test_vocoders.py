@@ -175,9 +175,62 @@ def test_bigvgan_full_base_config_size(bigvgan_fx: dict[str, Any]) -> None:
         pytest.skip("fixture meta has no full-size counts")
     with torch.device("meta"):
         model = bigvgan.BigVGAN()
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d | torch.nn.ConvTranspose1d)]
-    # every conv is weight-normed in the checkpoint: weight -> weight_g (dim0 values) + weight_v
-    n_keys = len(model.state_dict()) + len(convs)
-    n_params = sum(p.numel() for p in model.parameters()) + sum(c.weight.shape[0] for c in convs)
+    n_keys, n_params = _weight_norm_form_size(model)
     assert n_keys == meta["full_base_config_n_keys"]
     assert n_params == meta["full_base_config_n_params"]
+
+
+def _weight_norm_form_size(model: torch.nn.Module) -> tuple[int, int]:
+    """(keys, parameters) the module would have in weight-norm form: every conv's weight -> weight_g + weight_v."""
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d | torch.nn.ConvTranspose1d)]
+    n_keys = len(model.state_dict()) + len(convs)
+    n_params = sum(p.numel() for p in model.parameters()) + sum(c.weight.shape[0] for c in convs)
+    return n_keys, n_params
+
+
+# NVIDIA BigVGAN v2 configs/bigvgan_v2_24khz_100band_256x.json (public), training keys included on purpose
+BIGVGAN_V2_24K_100BAND = {
+    "resblock": "1", "num_gpus": 0, "batch_size": 4, "learning_rate": 0.0001, "adam_b1": 0.8, "adam_b2": 0.99,
+    "lr_decay": 0.9999996, "seed": 1234, "upsample_rates": [4, 4, 2, 2, 2, 2],
+    "upsample_kernel_sizes": [8, 8, 4, 4, 4, 4], "upsample_initial_channel": 1536, "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]], "use_tanh_at_final": False,
+    "use_bias_at_final": False, "activation": "snakebeta", "snake_logscale": True, "use_cqtd_instead_of_mrd": True,
+    "cqtd_filters": 128, "cqtd_max_filters": 1024, "cqtd_filters_scale": 1, "cqtd_dilations": [1, 2, 4],
+    "cqtd_hop_lengths": [512, 256, 256], "cqtd_n_octaves": [9, 9, 9], "cqtd_bins_per_octaves": [24, 36, 48],
+    "mpd_reshapes": [2, 3, 5, 7, 11], "use_spectral_norm": False, "discriminator_channel_mult": 1,
+    "use_multiscale_melloss": True, "lambda_melloss": 15, "clip_grad_norm": 500, "segment_size": 65536,
+    "num_mels": 100, "num_freq": 1025, "n_fft": 1024, "hop_size": 256, "win_size": 1024, "sampling_rate": 24000,
+    "fmin": 0, "fmax": None, "fmax_for_loss": None, "num_workers": 4,
+    "dist_config": {"dist_backend": "nccl", "dist_url": "tcp://localhost:54321", "world_size": 1},
+}  # fmt: skip
+
+
+def test_bigvgan_reference_layout_counts() -> None:
+    """Weight-norm key counts stated in REFERENCE.md A.9: base 526, large (fork's bigvgan_24khz_100band) 784."""
+    with torch.device("meta"):
+        base = bigvgan.BigVGAN()
+        rates, kernels = (4, 4, 2, 2, 2, 2), (8, 8, 4, 4, 4, 4)
+        large_cfg = bigvgan.BigVGANConfig(
+            upsample_rates=rates, upsample_kernel_sizes=kernels, upsample_initial_channel=1536
+        )
+        large = bigvgan.BigVGAN(large_cfg)
+    assert _weight_norm_form_size(base)[0] == 526
+    assert _weight_norm_form_size(large)[0] == 784
+    assert tuple(large.state_dict()["conv_pre.weight"].shape) == (1536, 100, 7)
+
+
+def test_bigvgan_v2_24khz_config_fits() -> None:
+    """NVIDIA's v2 24 kHz 100-band json maps onto our class: large layout without conv_post.bias, clamp not tanh."""
+    cfg = bigvgan.BigVGANConfig.from_reference(BIGVGAN_V2_24K_100BAND)
+    assert not cfg.use_tanh_at_final and not cfg.use_bias_at_final and cfg.fmax is None
+    with torch.device("meta"):
+        model = bigvgan.BigVGAN(cfg)
+    sd = model.state_dict()
+    assert "conv_post.bias" not in sd and tuple(sd["conv_post.weight"].shape) == (1, 24, 7)
+    assert _weight_norm_form_size(model)[0] == 783
+    x = torch.full((1, 100, 3), 50.0)
+    small_cfg = bigvgan.BigVGANConfig.from_reference({**BIGVGAN_V2_24K_100BAND, "upsample_initial_channel": 64})
+    small = bigvgan.BigVGAN(small_cfg)
+    with torch.inference_mode():
+        y = small(x)
+    assert y.shape == (1, 1, 3 * 256) and y.abs().max() <= 1.0
