@@ -1,0 +1,57 @@
+"""Start the app: ``tortoise-app`` / ``python launch.py``. Binds to 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def free_port(host: str, preferred: int) -> int:
+    """``preferred`` if it is free on ``host``, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError(f"no free port on {host}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tortoise-app", description="Start the TorToiSe TTS app in your browser.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; the next free one if taken)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    p.add_argument("--share", action="store_true", help="also create a public gradio.live link (off by default)")
+    p.add_argument("--models-dir", type=Path, help="folder with the model weights")
+    p.add_argument("--device", help="cuda, xpu, mps or cpu (default: the best available)")
+    p.add_argument("-V", "--voices-dir", type=Path, action="append", default=[], help="an extra voices folder")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at start: works offline
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        print("error: the app needs gradio: pip install 'tortoise-tts-oneapi[app]'", file=sys.stderr)
+        return 1
+    from .app import AppSettings, build_app
+
+    settings = AppSettings(models_dir=args.models_dir, device=args.device, voices_dirs=tuple(args.voices_dir))
+    app = build_app(settings)
+    port = free_port(args.host, args.port)
+    app.queue(default_concurrency_limit=1).launch(
+        server_name=args.host, server_port=port, inbrowser=not args.no_browser, share=args.share
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
