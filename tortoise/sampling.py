@@ -1,0 +1,247 @@
+"""Autoregressive mel-code sampling: pure logits processors and a static-KV-cache decode loop.
+
+The processors reproduce what TorToiSe's HF ``generate`` call did per step (transformers 4.19-4.31, REFERENCE.md §1.5):
+repetition penalty over every id in the running row (including the prompt's fake ids 1 and the start code 8192) ->
+temperature -> top-k (HF's default 50) -> top-p -> softmax -> one multinomial draw for the whole batch. The draw is
+``argmax(probs / Exp(1))``, which is what ``torch.multinomial(probs, 1)`` computes internally, without its host-side
+checks; with the CPU generator it gives the same ids as the original, bit for bit.
+
+The loop follows pytorch-labs/gpt-fast ``generate.py``: ``prefill``, ``decode_one_token``, ``decode_n_tokens``,
+``generate``. No host sync per token; the only one is the "have all rows stopped?" check every ``stop_check_every``
+steps. The model is anything with the methods of ``ARModel`` (``tortoise.models.gpt.UnifiedVoice``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from .errors import InvalidInputError
+
+FAKE_PROMPT_ID = 1  # the original feeds the prefix to HF as ids of 1s; they take part in the repetition penalty
+
+
+class ARModel(Protocol):
+    """What the sampler needs from the model (``UnifiedVoice`` provides it)."""
+
+    cfg: Any  # start_mel_token, stop_mel_token, number_mel_codes, max_mel_tokens
+
+    def prefix(self, cond_latent: Tensor, text_tokens: Tensor) -> Tensor: ...
+    def embed_mel(self, codes: Tensor, positions: Tensor) -> Tensor: ...
+    def next_logits(self, x: Tensor, input_pos: Tensor) -> Tensor: ...
+    def setup_caches(self, max_batch: int, max_seq: int) -> None: ...
+
+
+# ---- logits processors: (B, V) float scores in, (B, V) out -------------------------------------------------------
+def apply_repetition_penalty(logits: Tensor, seen: Tensor, penalty: float) -> Tensor:
+    """CTRL-style penalty (Keskar et al. 2019) on every id in ``seen`` (B, V bool): negative x*p, else x/p."""
+    if penalty == 1.0:
+        return logits
+    return torch.where(seen, torch.where(logits < 0, logits * penalty, logits / penalty), logits)
+
+
+def apply_temperature(logits: Tensor, temperature: float) -> Tensor:
+    return logits if temperature == 1.0 else logits / temperature
+
+
+def apply_top_k(logits: Tensor, k: int) -> Tensor:
+    """Keep scores >= the k-th largest (ties at the boundary survive); k = 0 disables."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def apply_top_p(logits: Tensor, p: float, min_keep: int = 1) -> Tensor:
+    """Nucleus filtering (Holtzman et al. 2019), HF's formulation: drop the low tail whose mass is <= 1 - p."""
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=False)
+    drop_sorted = sorted_logits.softmax(dim=-1).cumsum(dim=-1) <= (1 - p)
+    drop_sorted[..., -min_keep:] = False
+    drop = drop_sorted.scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def process_logits(
+    logits: Tensor, seen: Tensor, *, temperature: float, top_k: int, top_p: float, repetition_penalty: float
+) -> Tensor:
+    """The original's per-step chain: repetition penalty -> temperature -> top-k -> top-p (float32 scores)."""
+    x = apply_repetition_penalty(logits.float(), seen, repetition_penalty)
+    x = apply_temperature(x, temperature)
+    x = apply_top_k(x, top_k)
+    return apply_top_p(x, top_p)
+
+
+def logits_to_probs(logits: Tensor, seen: Tensor, **sampling_kwargs) -> Tensor:
+    return process_logits(logits, seen, **sampling_kwargs).softmax(dim=-1)
+
+
+def multinomial_sample_one(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One draw per row (B,), as ``torch.multinomial(probs, 1)`` draws it, without a host sync."""
+    q = torch.empty_like(probs).exponential_(1, generator=generator)
+    return torch.argmax(probs / q, dim=-1)
+
+
+def _next_token(logits: Tensor, seen: Tensor, greedy: bool, generator, sampling_kwargs) -> Tensor:
+    if greedy:  # the original's greedy path applies only the repetition penalty, then argmax
+        return apply_repetition_penalty(logits.float(), seen, sampling_kwargs["repetition_penalty"]).argmax(dim=-1)
+    return multinomial_sample_one(logits_to_probs(logits, seen, **sampling_kwargs), generator)
+
+
+# ---- the decode loop ---------------------------------------------------------------------------------------------
+def prefill(model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=None, **sampling_kwargs) -> Tensor:
+    """Run the prefix + start code ``x`` (B, E+1, C) into the cache; return the first code (B,)."""
+    logits = model.next_logits(x, torch.arange(x.shape[1], device=x.device))
+    return _next_token(logits, seen, greedy, generator, sampling_kwargs)
+
+
+def decode_one_token(
+    model: ARModel,
+    token: Tensor,
+    input_pos: Tensor,
+    mel_pos: Tensor,
+    seen: Tensor,
+    *,
+    greedy: bool,
+    generator=None,
+    **sampling_kwargs,
+) -> Tensor:
+    """Feed ``token`` (B,) at cache position ``input_pos`` (1,) and mel position ``mel_pos`` (1,); next code (B,)."""
+    x = model.embed_mel(token[:, None], mel_pos)  # (B, 1, C)
+    logits = model.next_logits(x, input_pos)
+    return _next_token(logits, seen, greedy, generator, sampling_kwargs)
+
+
+def _record(token: Tensor, seen: Tensor, finished: Tensor, stop_token: int) -> None:
+    """Add the new codes (B,) to the running rows: repetition-penalty ids and stopped rows, in place."""
+    seen.scatter_(1, token[:, None], True)
+    finished |= token == stop_token
+
+
+def decode_n_tokens(
+    model: ARModel,
+    token: Tensor,
+    input_pos: Tensor,
+    mel_pos: Tensor,
+    seen: Tensor,
+    finished: Tensor,
+    n: int,
+    *,
+    stop_token: int,
+    **kwargs,
+) -> list[Tensor]:
+    """Decode ``n`` codes after ``token``; ``input_pos``, ``mel_pos``, ``seen``, ``finished`` advance in place.
+
+    Rows already stopped get ``stop_token``, like HF's padding of finished rows (their draws still consume the RNG).
+    """
+    out = []
+    for _ in range(n):
+        token = decode_one_token(model, token, input_pos, mel_pos, seen, **kwargs).masked_fill(finished, stop_token)
+        _record(token, seen, finished, stop_token)
+        input_pos += 1
+        mel_pos += 1
+        out.append(token)
+    return out
+
+
+@torch.no_grad()  # not inference_mode: the caches it allocates stay usable by later plain calls
+def generate(
+    model: ARModel,
+    cond_latent: Tensor,
+    text_tokens: Tensor,
+    *,
+    num_samples: int,
+    max_tokens: int,
+    temperature: float = 0.8,
+    top_p: float = 0.8,
+    top_k: int = 50,
+    repetition_penalty: float = 2.0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    stop_check_every: int = 16,
+    shifted_positions: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Tensor:
+    """Sample ``num_samples`` mel-code sequences for one voice and one text.
+
+    Parameters
+    ----------
+    model : a ``UnifiedVoice`` (or anything with the ``ARModel`` methods); its ``cfg`` gives the mel token ids.
+    cond_latent : (1, C) or (C,) voice latent.
+    text_tokens : (1, N) or (N,) text ids as the original feeds them (tokenizer ids + one stop token 0).
+    num_samples : candidates decoded together as one batch (one cache row each).
+    max_tokens : codes per candidate (the original's ``max_mel_tokens``, 500).
+    temperature, top_p, top_k, repetition_penalty : the original's sampling settings (HF order and semantics).
+    greedy : argmax after the repetition penalty instead of sampling (no RNG use).
+    generator : RNG for the draws, on the model's device; None uses the global one. With a CPU generator seeded as
+        the original's ``torch.manual_seed`` and the same batch size, the codes equal the original's.
+    stop_check_every : steps between the host-side checks for "all rows stopped" (the only syncs in the loop).
+    shifted_positions : mel position i+1 instead of i for the i-th fed code (i >= 1): bug-compatible with the
+        original's ``kv_cache=True`` (REFERENCE.md §6.1). Off by default: positions as in training.
+    progress : called as ``progress(done, max_tokens)`` after the first code and after each stop check.
+
+    Returns
+    -------
+    (num_samples, max_tokens) int64 codes; after a row's stop code (8193) the row holds stop codes.
+
+    Raises
+    ------
+    InvalidInputError for out-of-range settings.
+    """
+    cfg = model.cfg
+    _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg)
+    cond_latent = cond_latent.reshape(1, -1)
+    text_tokens = text_tokens.reshape(1, -1)
+    device = cond_latent.device
+    B = num_samples
+    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty)
+    kwargs = dict(greedy=greedy, generator=generator, **sampling)
+
+    prefix = model.prefix(cond_latent, text_tokens).expand(B, -1, -1)  # (B, E, C), one prompt for every row
+    E = prefix.shape[1]
+    start = torch.full((B, 1), cfg.start_mel_token, dtype=torch.long, device=device)
+    x = torch.cat([prefix, model.embed_mel(start, torch.zeros(1, dtype=torch.long, device=device))], dim=1)
+    model.setup_caches(B, E + max_tokens)
+
+    seen = torch.zeros(B, cfg.number_mel_codes, dtype=torch.bool, device=device)  # ids in each running row
+    seen[:, [FAKE_PROMPT_ID, cfg.start_mel_token]] = True
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    token = prefill(model, x, seen, **kwargs)
+    _record(token, seen, finished, cfg.stop_mel_token)
+    tokens = [token]
+    if progress is not None:
+        progress(1, max_tokens)
+
+    input_pos = torch.tensor([E + 1], device=device)  # cache slot of the first generated code
+    mel_pos = torch.tensor([2 if shifted_positions else 1], device=device)
+    while len(tokens) < max_tokens:
+        n = min(stop_check_every, max_tokens - len(tokens))
+        new = decode_n_tokens(
+            model, tokens[-1], input_pos, mel_pos, seen, finished, n, stop_token=cfg.stop_mel_token, **kwargs
+        )
+        tokens += new
+        if progress is not None:
+            progress(len(tokens), max_tokens)
+        if bool(finished.all()):  # host sync, once per stop_check_every steps
+            break
+    codes = torch.stack(tokens, dim=1)
+    return torch.nn.functional.pad(codes, (0, max_tokens - codes.shape[1]), value=cfg.stop_mel_token)
+
+
+def _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg) -> None:
+    checks = [
+        (num_samples >= 1, f"num_samples={num_samples} must be >= 1"),
+        (1 <= max_tokens <= cfg.max_mel_tokens, f"max_tokens={max_tokens} must be in [1, {cfg.max_mel_tokens}]"),
+        (temperature > 0, f"temperature={temperature} must be > 0"),
+        (0 < top_p <= 1, f"top_p={top_p} must be in (0, 1]"),
+        (top_k >= 0, f"top_k={top_k} must be >= 0 (0 disables it)"),
+        (repetition_penalty > 0, f"repetition_penalty={repetition_penalty} must be > 0"),
+        (stop_check_every >= 1, f"stop_check_every={stop_check_every} must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InvalidInputError(message)
