@@ -170,7 +170,8 @@ detect_intel() {
     if have sycl-ls && out=$(sycl-ls 2>/dev/null); then
         line=$(grep -iE '(level_zero|ext_oneapi_level_zero|opencl):gpu' <<<"$out" | grep -i intel | head -n1 || true)
         if [[ -n $line ]]; then
-            INTEL_NAME=$(sed -E 's/^[^]]*\] *//; s/ +[0-9]+\.[0-9]+.*$//' <<<"$line")
+            # "[level_zero:gpu][level_zero:0] Intel(R) oneAPI ... Level-Zero, Intel(R) Arc(TM) A770 Graphics 12.55.8 [1.6]"
+            INTEL_NAME=$(sed -E 's/^(\[[^]]*\])+ *//; s/.*, //; s/ +[0-9]+\.[0-9.]+ *(\[.*\])?$//' <<<"$line")
             INTEL_HOW="sycl-ls"
             return 0
         fi
