@@ -43,9 +43,12 @@ def t5_relative_bucket(rel_pos: Tensor, num_buckets: int, max_distance: int) -> 
     n = n.abs()
     max_exact = half // 2
     # clamp before log: n == 0 would give -inf, but those positions use the exact branch anyway
-    far = max_exact + (
-        torch.log(n.float().clamp(min=1) / max_exact) / math.log(max_distance / max_exact) * (half - max_exact)
-    ).long()
+    far = (
+        max_exact
+        + (
+            torch.log(n.float().clamp(min=1) / max_exact) / math.log(max_distance / max_exact) * (half - max_exact)
+        ).long()
+    )
     far = far.clamp(max=half - 1)
     return bucket + torch.where(n < max_exact, n, far)
 
