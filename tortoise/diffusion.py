@@ -20,13 +20,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from tqdm.auto import trange
 
 from .errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from .models.diffusion_decoder import DiffusionTts
 
 TRAINED_STEPS = 4000
 # normalised mel range of the decoder (``denormalize_tacotron_mel`` in the original)
@@ -35,6 +38,7 @@ MEL_MAX = 2.3143386840820312
 
 NoiseSampler = Callable[[float, float], Tensor]
 Callback = Callable[[dict[str, Any]], None]
+Sigmas = Tensor | Sequence[float]
 
 
 def linear_betas(n_train: int = TRAINED_STEPS) -> Tensor:
@@ -176,27 +180,27 @@ class Denoiser:
         t = torch.full((B,), self._t[i], dtype=torch.long, device=x.device)
         if self._stacked is None:
             out = self.model(x, t, aligned_embeddings=self.cond)  # (B, 2C, L)
-            self._check(out, C)
-            return out[:, :C], out[:, C:]
-        out = self.model(torch.cat([x, x]), torch.cat([t, t]), aligned_embeddings=self._stacked)  # (2B, 2C, L)
-        self._check(out, C)
-        cond, uncond = out.float().chunk(2)
-        k = self.guidance_scale(i)
-        return (1 + k) * cond[:, :C] - k * uncond[:, :C], cond[:, C:]
-
-    @staticmethod
-    def _check(out: Tensor, C: int) -> None:
+        else:
+            out = self.model(torch.cat([x, x]), t.repeat(2), aligned_embeddings=self._stacked)  # (2B, 2C, L)
         if out.shape[1] != 2 * C:
-            raise ValueError(f"model output has {out.shape[1]} channels; eps + variance needs {2 * C}")
+            raise ValueError(f"model output has {out.shape[1]} channels; eps + variance values need {2 * C}")
+        out = out.float()
+        if self._stacked is None:
+            return out[:, :C], out[:, C:]
+        cond, uncond = out.chunk(2)
+        k = self.guidance_scale(i)
+        # = uncond + (1 + k)(cond - uncond), written in the original's op order for tight agreement
+        return (1 + k) * cond[:, :C] - k * uncond[:, :C], cond[:, C:]
 
     def __call__(self, x: Tensor, sigma: float, *, return_variance: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Clamped x0 prediction (B, C, L); with ``return_variance`` also the variance fraction (v + 1) / 2."""
         i = self.index(float(sigma))
         eps, v = self.model_output(x * (1 / math.sqrt(1 + sigma**2)), i)
-        denoised = (x - sigma * eps.float()).clamp(-1, 1)
-        return (denoised, (v.float() + 1) / 2) if return_variance else denoised
+        denoised = (x - sigma * eps).clamp(-1, 1)
+        return (denoised, (v + 1) / 2) if return_variance else denoised
 
 
+@torch.inference_mode()
 def p_mean_variance(denoiser: Denoiser, x: Tensor, i: int) -> dict[str, Tensor]:
     """The original ``p_mean_variance(clip_denoised=True)`` at spaced step i, in the model's ``x_t`` space."""
     s = denoiser.schedule
@@ -208,7 +212,7 @@ def p_mean_variance(denoiser: Denoiser, x: Tensor, i: int) -> dict[str, Tensor]:
     return {"mean": mean, "variance": log_variance.exp(), "log_variance": log_variance, "pred_xstart": x0}
 
 
-def _floats(sigmas: Tensor | Sequence[float]) -> list[float]:
+def _floats(sigmas: Sigmas) -> list[float]:
     return sigmas.tolist() if isinstance(sigmas, Tensor) else [float(s) for s in sigmas]
 
 
@@ -235,7 +239,7 @@ def _report(callback: Callback | None, i: int, x: Tensor, sigma: float, denoised
 def sample_p(
     model: Denoiser,
     x: Tensor,
-    sigmas: Tensor | Sequence[float],
+    sigmas: Sigmas,
     *,
     generator: torch.Generator | None = None,
     noise_sampler: NoiseSampler | None = None,
@@ -270,7 +274,7 @@ def sample_p(
 def sample_ddim(
     model: Denoiser,
     x: Tensor,
-    sigmas: Tensor | Sequence[float],
+    sigmas: Sigmas,
     *,
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
@@ -278,7 +282,8 @@ def sample_ddim(
 ) -> Tensor:
     """DDIM, eta = 0 (Song et al. 2021): ``x' = x0 + (sigma'/sigma)(x - x0)``, the first-order DPM-Solver++ step.
 
-    Deterministic: ``generator`` is accepted for a uniform signature and unused.
+    Deterministic: ``generator`` is accepted for a uniform signature and unused (the fast fork's ddim drew an
+    unused ``randn_like`` per step, so its RNG stream differs after diffusion; ours draws nothing).
     """
     s = _floats(sigmas)
     for i in trange(len(s) - 1, disable=disable):
@@ -300,7 +305,7 @@ def _dpm_step(x: Tensor, d: Tensor, sigma: float, sigma_next: float) -> Tensor:
 def sample_dpmpp_2m(
     model: Denoiser,
     x: Tensor,
-    sigmas: Tensor | Sequence[float],
+    sigmas: Sigmas,
     *,
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
@@ -331,7 +336,7 @@ def sample_dpmpp_2m(
 def sample_dpmpp_2m_sde(
     model: Denoiser,
     x: Tensor,
-    sigmas: Tensor | Sequence[float],
+    sigmas: Sigmas,
     *,
     generator: torch.Generator | None = None,
     noise_sampler: NoiseSampler | None = None,
@@ -380,7 +385,7 @@ def denormalize_mel(x: Tensor) -> Tensor:
 
 @torch.inference_mode()
 def decode_mel(
-    model: Any,
+    model: DiffusionTts,
     aligned_embeddings: Tensor,
     L: int,
     *,
