@@ -170,7 +170,7 @@ class DiffusionTts(nn.Module):
 
         Parameters
         ----------
-        mels : (B, n, in_channels, T) normalised-free log mels of n clips (or (B, in_channels, T) for one).
+        mels : (B, n, in_channels, T) un-normalised log mels of n equal-length clips, or (B, in_channels, T).
 
         Returns
         -------
