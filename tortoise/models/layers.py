@@ -111,9 +111,10 @@ def attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None = None) -> Te
     """softmax(q k^T / sqrt(d) + bias) v with the softmax in float32; q, k, v: (B, H, T, d)."""
     if q.dtype == torch.float32:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    # reduced precision: scores and softmax in float32, as the original does
-    d = q.shape[-1]
-    w = torch.matmul(q.float(), k.float().transpose(-1, -2)) * d**-0.5
+    # reduced precision: scale q and k by d^-1/4 each before the product (fp16 range, even when autocast runs the
+    # matmul in half precision), then bias and softmax in float32, as the original does
+    scale = q.shape[-1] ** -0.25
+    w = torch.matmul(q.float() * scale, (k.float() * scale).transpose(-1, -2)).float()
     if bias is not None:
         w = w + bias
     return torch.matmul(w.softmax(-1), v.float()).type(q.dtype)
