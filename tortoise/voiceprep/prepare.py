@@ -33,10 +33,13 @@ Progress = Callable[[float, str], object]
 
 @dataclass(frozen=True)
 class _Processed:
-    """One recording after the per-recording steps: ``wav`` (T,) at 22.05 kHz starting ``offset_s`` into it."""
+    """One recording after the per-recording steps: ``wav`` (T,) at 22.05 kHz starting ``offset_s`` into it.
+
+    ``before`` is the same span before noise reduction (for the input SNR of each clip)."""
 
     source: SourceAudio
     wav: np.ndarray
+    before: np.ndarray
     offset_s: float
     report: SourceReport
 
@@ -53,7 +56,7 @@ def _process(src: SourceAudio, opt: PrepOptions) -> _Processed:
         steps.append(StepReport("high-pass", False, "off"))
     wav, detail = resample(mono, src.sample_rate, sr)
     steps.append(StepReport("resample", True, detail))
-    snr_before = estimate_snr(wav, sr)
+    snr_before, before = estimate_snr(wav, sr), wav
     if opt.denoise and opt.denoise_strength > 0:
         noise, notes, where = None, (), "the quietest 10 %"
         if opt.noise_region is not None:
@@ -74,7 +77,7 @@ def _process(src: SourceAudio, opt: PrepOptions) -> _Processed:
     if opt.trim:
         start, end = trim_bounds(wav, sr, trim_db=opt.trim_db, padding_s=opt.trim_padding_s)
         detail = f"{start / sr:.2f} s off the start, {(wav.size - end) / sr:.2f} s off the end"
-        wav, offset = wav[start:end], start
+        wav, before, offset = wav[start:end], before[start:end], start
         steps.append(StepReport("trim", True, detail))
     else:
         steps.append(StepReport("trim", False, "off"))
@@ -90,7 +93,7 @@ def _process(src: SourceAudio, opt: PrepOptions) -> _Processed:
         snr_before_db=round(snr_before, 1),
         snr_after_db=round(estimate_snr(wav, sr), 1),
     )
-    return _Processed(src, wav, offset / sr, report)
+    return _Processed(src, wav, before, offset / sr, report)
 
 
 def _segments(p: _Processed, opt: PrepOptions) -> list[tuple[int, int, bool]]:
@@ -129,6 +132,7 @@ def _clip(p: _Processed, a: int, b: int, cut_ok: bool, index: int, opt: PrepOpti
         true_peak_db=round(info["true_peak"], 2),
         gain_db=round(info["gain_db"], 2),
         limiter_db=round(info["limiter_db"], 2),
+        snr_in_db=round(estimate_snr(p.before[a:b], sr), 1),
         snr_db=round(estimate_snr(wav, sr), 1),
         active_fraction=round(active_fraction(wav, sr), 3),
         clipped_runs=clipped_runs(sub),

@@ -8,7 +8,7 @@ check                 warning                                     rejected (not 
 duration              < min_clip_s or > max_clip_s                < 1.0 s
 clipping (input)      >= 3 flat-topped runs                       > 0.5 % of samples clipped
 too quiet (input)     < -40 LUFS before gain                      -
-too noisy             estimated SNR < 15 dB                       estimated SNR < 8 dB
+too noisy (input)     estimated SNR < 20 dB                       estimated SNR < 10 dB
 mostly silence        < 50 % of frames active                     < 25 % of frames active
 ====================  ==========================================  ===========================================
 """
@@ -24,7 +24,7 @@ HARD_MIN_S = 1.0
 CLIP_RUN = 3  # consecutive samples pinned at the extreme count as one clipped run
 CLIP_WARN_RUNS, CLIP_REJECT_FRACTION = 3, 0.005
 QUIET_LUFS = -40.0
-NOISY_DB, TOO_NOISY_DB = 15.0, 8.0
+NOISY_DB, TOO_NOISY_DB = 20.0, 10.0  # blind estimates; ~ the active-speech SNR
 ACTIVE_WARN, ACTIVE_REJECT = 0.5, 0.25
 RECOMMENDED_CLIPS, RECOMMENDED_SECONDS = 5, 40.0
 
@@ -93,10 +93,10 @@ def judge(stats: ClipStats, *, min_s: float, max_s: float) -> tuple[str, tuple[s
         warned.append(f"clipped in {stats.clipped_runs} places; reduce the input gain")
     if stats.loudness_in_lufs < QUIET_LUFS:
         warned.append(f"too quiet ({stats.loudness_in_lufs:.0f} LUFS as recorded); raise the gain or move closer")
-    if stats.snr_db < TOO_NOISY_DB:
-        rejected.append(f"too noisy (SNR ~{stats.snr_db:.0f} dB)")
-    elif stats.snr_db < NOISY_DB:
-        warned.append(f"noisy (SNR ~{stats.snr_db:.0f} dB)")
+    if stats.snr_in_db < TOO_NOISY_DB:
+        rejected.append(f"too noisy (SNR ~{stats.snr_in_db:.0f} dB as recorded)")
+    elif stats.snr_in_db < NOISY_DB:
+        warned.append(f"noisy (SNR ~{stats.snr_in_db:.0f} dB as recorded)")
     if stats.active_fraction < ACTIVE_REJECT:
         rejected.append(f"mostly silence ({100 * stats.active_fraction:.0f} % speech)")
     elif stats.active_fraction < ACTIVE_WARN:

@@ -45,7 +45,8 @@ class ClipStats:
     true_peak_db: float
     gain_db: float
     limiter_db: float  # the deepest gain reduction of the peak limiter (0 when it never engaged)
-    snr_db: float
+    snr_in_db: float  # estimated before noise reduction: how noisy the speech itself is (judged)
+    snr_db: float  # estimated after noise reduction (the pauses are quieter; noise under speech remains)
     active_fraction: float
     clipped_runs: int
     clipped_fraction: float
@@ -118,7 +119,7 @@ def format_report(report: VoiceReport) -> str:
         label = c.file or f"(clip {c.index}, not saved)"
         lines.append(
             f"  {label:<16} {s.duration_s:5.1f} s  {_fmt_db(s.loudness_lufs):>6} LUFS  peak {_fmt_db(s.true_peak_db)} "
-            f"dBTP  SNR {s.snr_db:4.0f} dB  {c.source} {c.start_s:.1f}-{c.end_s:.1f} s  {c.verdict}"
+            f"dBTP  SNR {s.snr_in_db:3.0f}->{s.snr_db:3.0f} dB  {c.source} {c.start_s:.1f}-{c.end_s:.1f} s  {c.verdict}"
             + (f": {'; '.join(c.reasons)}" if c.reasons else "")
         )
     lines.append(f"Score: {report.score}/100 ({report.grade})")
