@@ -464,7 +464,7 @@ if ((DRY_RUN)); then
 else
     CONSTRAINT=$(mktemp)
     trap 'rm -f "$CONSTRAINT"' EXIT
-    "$ENV_PY" -c 'import torch; print("torch==" + torch.__version__)' >"$CONSTRAINT"
+    "$ENV_PY" -c 'from importlib.metadata import version; print("torch==" + version("torch"))' >"$CONSTRAINT"
 fi
 run "$ENV_PY" -m pip install "${PIP_Q[@]}" -c "$CONSTRAINT" -e "$REPO${EXTRAS:+[$EXTRAS]}"
 
@@ -496,6 +496,7 @@ if [[ -n $SETVARS ]] && ((!DRY_RUN)); then
     set +u && . "$SETVARS" >/dev/null && set -u
 fi
 DOCTOR_RC=0
+MODELS_RC=0
 if ((DOCTOR)); then
     info "Self-check (tortoise-tts doctor)"
     run "$ENV_BIN/tortoise-tts" doctor || DOCTOR_RC=$?
@@ -503,7 +504,7 @@ if ((DOCTOR)); then
 fi
 if ((MODELS)); then
     info "Model weights"
-    run "$ENV_BIN/tortoise-tts" models download
+    run "$ENV_BIN/tortoise-tts" models download || MODELS_RC=$?
 fi
 
 if ((DRY_RUN)); then
@@ -521,6 +522,10 @@ fi
 say "  Start the app:      bash $(quote "$REPO/install/launch.sh")$( ((DESKTOP)) && printf '   (or the "TorToiSe TTS" menu entry)')"
 say "  Command line:       tortoise-tts --help"
 for n in ${NOTES[@]+"${NOTES[@]}"}; do say "  note: $n"; done
+if ((MODELS_RC)); then
+    warn "the model download failed (exit $MODELS_RC). The install itself is fine; run later: tortoise-tts models download"
+    exit 1
+fi
 if ((LAUNCH)); then
     # Hand the environment to the launcher directly (the config file is not written with --no-desktop).
     export TORTOISE_REPO=$REPO TORTOISE_ENV_KIND=$ENV_KIND TORTOISE_ENV_PREFIX=$ENV_PREFIX \

@@ -123,8 +123,7 @@ open_url() {
             if [[ $opener == gio ]]; then gio open "$url" >/dev/null 2>&1 && return 0; else "$opener" "$url" >/dev/null 2>&1 && return 0; fi
         fi
     done
-    python -m webbrowser "$url" >/dev/null 2>&1 && return 0
-    return 1
+    python -c 'import sys, webbrowser; sys.exit(0 if webbrowser.open(sys.argv[1]) else 1)' "$url" >/dev/null 2>&1
 }
 
 mkdir -p "$STATE_DIR" || fail "Cannot create $STATE_DIR for the log file."
@@ -132,7 +131,8 @@ mkdir -p "$STATE_DIR" || fail "Cannot create $STATE_DIR for the log file."
 echo "Starting TorToiSe TTS (environment: $PREFIX). The first start loads the models and can take a few minutes."
 echo "Log: $LOG   Stop: close this window or press Ctrl+C."
 export TORTOISE_LAUNCHER=1
-"$APP" ${APP_ARGS[@]+"${APP_ARGS[@]}"} >>"$LOG" 2>&1 &
+# The launcher opens the browser itself (on WSL2: the Windows one), so the app must not.
+"$APP" --no-browser ${APP_ARGS[@]+"${APP_ARGS[@]}"} >>"$LOG" 2>&1 &
 APP_PID=$!
 trap 'kill "$APP_PID" 2>/dev/null; wait "$APP_PID" 2>/dev/null; exit 130' INT TERM HUP
 tail -n +1 -f --pid="$APP_PID" "$LOG" &
@@ -170,10 +170,9 @@ Repair the install with:  $INSTALL_CMD"
     waited=$((waited + 1))
 done
 url=${url/0.0.0.0/127.0.0.1}
+echo "TorToiSe TTS is ready at $url"
 if ((BROWSER_OPEN)); then
-    open_url "$url" || echo "Open $url in your web browser."
-else
-    echo "The app is ready at $url"
+    open_url "$url" || echo "No web browser could be opened from here: open $url in your browser."
 fi
 wait "$APP_PID"
 rc=$?

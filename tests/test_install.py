@@ -512,7 +512,7 @@ def test_launcher_starts_app_and_opens_browser(box):
     assert proc.returncode == 0, _out(proc)
     assert opened.strip() == "http://127.0.0.1:7861"
     log = (box.home / ".local/state/tortoise-tts-oneapi/app.log").read_text()
-    assert "args: --port 7861" in log
+    assert "args: --no-browser --port 7861" in log, "the launcher opens the browser, not the app"
 
 
 def test_launcher_no_browser(box):
