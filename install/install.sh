@@ -519,7 +519,11 @@ if [[ $ENV_KIND == conda ]]; then
 else
     say "  Use it in a shell:  source $(quote "$VENV_DIR/bin/activate")"
 fi
-say "  Start the app:      bash $(quote "$REPO/install/launch.sh")$( ((DESKTOP)) && printf '   (or the "TorToiSe TTS" menu entry)')"
+LAUNCH_HINT="bash $(quote "$REPO/install/launch.sh")"
+if ((!DESKTOP)) && [[ $ENV_PREFIX != "$REPO/.venv" ]]; then
+    LAUNCH_HINT="TORTOISE_ENV_KIND=$ENV_KIND TORTOISE_ENV_PREFIX=$(quote "$ENV_PREFIX") $LAUNCH_HINT"
+fi
+say "  Start the app:      $LAUNCH_HINT$( ((DESKTOP)) && printf '   (or the "TorToiSe TTS" menu entry)')"
 say "  Command line:       tortoise-tts --help"
 for n in ${NOTES[@]+"${NOTES[@]}"}; do say "  note: $n"; done
 if ((MODELS_RC)); then
