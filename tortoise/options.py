@@ -89,7 +89,7 @@ def verify(options: GenerationOptions) -> GenerationOptions:
     _range("cvvp_amount", o.cvvp_amount, 0.0, 1.0)
     _range("diffusion_steps", o.diffusion_steps, 2, 4000, integer=True)
     _range("cond_free_k", o.cond_free_k, 0.0, 20.0)
-    _range("diffusion_temperature", o.diffusion_temperature, 0.0, 2.0)
+    _range("diffusion_temperature", o.diffusion_temperature, 0.01, 2.0)
     if o.sampler not in SAMPLERS:
         raise InvalidInputError(f"sampler={o.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
     if o.vocoder not in VOCODERS:

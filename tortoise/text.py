@@ -153,9 +153,9 @@ class TextTokenizer:
 
     def encode_for_model(self, text: str) -> list[int]:
         """Ids as ``tts()`` feeds them: encoded text plus one ``[STOP]``; refuses text the model cannot take."""
+        if not any(c.isalnum() for c in self.clean(text)):
+            raise InvalidInputError("the text is empty or has no words to speak; type some words")
         ids = self.encode(text)
-        if not ids:
-            raise InvalidInputError("the text is empty after cleaning; type some words to speak")
         if len(ids) + 1 >= MAX_TEXT_TOKENS:
             raise InvalidInputError(
                 f"this text segment is {len(ids)} tokens long; the model takes at most {MAX_TEXT_TOKENS - 2}. "

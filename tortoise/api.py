@@ -1,0 +1,323 @@
+"""``TextToSpeech``: the TorToiSe pipeline, from text and a voice to 24 kHz speech.
+
+Stages (REFERENCE.md §1): conditioning latents -> autoregressive candidates (static KV cache, batched) -> CLVP
+(+ CVVP) ranking -> GPT latents of the best candidates -> diffusion decoder -> vocoder. Every stage is timed and
+reported through an optional ``progress(stage, fraction)`` callback. Models are loaded lazily, on first use, from the
+models folder; nothing is downloaded or loaded when this module is imported or the object is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from . import candidates, devices, model_zoo, sampling
+from .audio import OUTPUT_SAMPLE_RATE, format_conditioning
+from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix, read_latents_file
+from .diffusion import decode_mel, output_length
+from .errors import InvalidInputError, VoiceError
+from .options import PRESETS, GenerationOptions, verify
+from .text import TextTokenizer
+from .voices import RANDOM_VOICE, VoiceLibrary
+
+STAGES = ("conditioning", "autoregressive", "clvp", "latents", "diffusion", "vocoder")
+VOCODER_CHECKPOINTS = {"univnet": "vocoder", "bigvgan": "bigvgan_base_24khz_100band"}
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class GenerationResult:
+    """What one ``tts`` call produced. ``audio[i]`` is candidate i, (S,) float32 at 24 kHz on the CPU."""
+
+    audio: list[Tensor]
+    seed: int
+    text: str
+    voice: str
+    options: GenerationOptions
+    chosen: list[int]  # indices of the returned candidates among the autoregressive samples, best first
+    scores: list[float]  # CLVP (+CVVP) score of every sample
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    sample_rate: int = OUTPUT_SAMPLE_RATE
+
+    @property
+    def seconds(self) -> float:
+        return self.audio[0].shape[-1] / self.sample_rate if self.audio else 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of computing per second of speech (lower is faster; < 1 is faster than real time)."""
+        return sum(self.timings.values()) / max(self.seconds, 1e-9)
+
+
+class TextToSpeech:
+    """The pipeline. Decide device and precision once here; every model follows.
+
+    Parameters
+    ----------
+    models_dir : folder with the checkpoints (default ``$TORTOISE_MODELS_DIR`` or ``~/.cache/tortoise/models``).
+    device : "cuda", "xpu", "mps", "cpu" or None for the best available.
+    precision : "auto" (float32, the known-good choice), "bf16" or "fp16" (opt-in; the vocoder always runs in fp32).
+    batch_size : AR candidates decoded together; None picks from the device's memory.
+    offload : "auto", "none" (keep every model on the device), "models" (move each model there only while it
+        runs) or "cpu".
+    checkpoints : replacement files for fine-tuned models, e.g. ``{"autoregressive": Path("my_ar.pth")}``.
+    voices : the voice library (default: user, extra and built-in voices).
+    latent_cache : where conditioning latents are cached (default ``~/.cache/tortoise/latents``).
+    """
+
+    def __init__(
+        self,
+        *,
+        models_dir: str | Path | None = None,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        batch_size: int | None = None,
+        offload: str = "auto",
+        checkpoints: dict[str, str | Path] | None = None,
+        voices: VoiceLibrary | None = None,
+        latent_cache: LatentCache | None = None,
+    ):
+        from .weights import resolve_models_dir
+
+        self.device = devices.pick(device if offload != "cpu" else "cpu")
+        self.caps = devices.capabilities(self.device)
+        self.dtype = devices.resolve_precision(precision, self.caps)
+        self.models_dir = resolve_models_dir(models_dir)
+        self.offload_choice = offload
+        self.checkpoints = {k: Path(v) for k, v in (checkpoints or {}).items()}
+        unknown = set(self.checkpoints) - set(model_zoo.SPECS)
+        if unknown:
+            raise InvalidInputError(f"unknown checkpoint name(s) {sorted(unknown)}; known: {list(model_zoo.SPECS)}")
+        if batch_size is not None and batch_size < 1:
+            raise InvalidInputError(f"batch_size={batch_size} must be >= 1 (or None for automatic)")
+        self._batch_size = batch_size
+        self.voices = voices or VoiceLibrary()
+        self.latent_cache = latent_cache or LatentCache()
+        self.tokenizer = TextTokenizer()
+        self._models: dict[str, nn.Module] = {}
+
+    # ---- models -------------------------------------------------------------------------------------------------
+    def model(self, name: str) -> nn.Module:
+        """Model ``name`` (a checkpoint name), loaded on first use: on the device, or on the CPU when offloading."""
+        if name not in self._models:
+            dtype = self.dtype if name in ("autoregressive", "clvp2", "cvvp") else torch.float32
+            where = self.device if self.offload == "none" else torch.device("cpu")
+            model = model_zoo.load_model(
+                name, models_dir=self.models_dir, path=self.checkpoints.get(name), device=where, dtype=dtype
+            )
+            if name == "diffusion_decoder" and self.dtype != torch.float32:
+                model.set_layer_dtype(self.dtype)
+            self._models[name] = devices.optimize_for_device(model, self.device, dtype)
+        return self._models[name]
+
+    @property
+    def offload(self) -> str:
+        if self.offload_choice in ("none", "models", "cpu"):
+            return "none" if self.offload_choice == "cpu" else self.offload_choice
+        sizes = [model_zoo.expected_path(n, self.models_dir) for n in ("autoregressive", "diffusion_decoder", "clvp2")]
+        total = sum(p.stat().st_size for p in sizes if p.is_file())
+        return devices.offload_policy("auto", self.caps, total_model_bytes=total)
+
+    @contextlib.contextmanager
+    def _using(self, *names: str) -> Iterator[list[nn.Module]]:
+        models = [self.model(n) for n in names]
+        with contextlib.ExitStack() as stack:
+            offload = self.offload == "models"
+            yield [stack.enter_context(devices.on_device(m, self.device, offload=offload)) for m in models]
+
+    def batch_size(self, ar: nn.Module, max_tokens: int) -> int:
+        if self._batch_size is not None:
+            return self._batch_size
+        cfg = ar.cfg
+        elt = torch.finfo(self.dtype).bits // 8
+        seq = cfg.max_text_tokens + 2 + max_tokens + 3
+        per_candidate = int(2 * cfg.layers * cfg.model_dim * seq * elt * 1.5)  # KV cache + ~50% activations
+        resident = sum(p.numel() * p.element_size() for m in self._models.values() for p in m.parameters())
+        return devices.auto_batch_size(self.caps, bytes_per_candidate=per_candidate, resident_bytes=resident)
+
+    def unload(self) -> None:
+        """Drop every loaded model and free device memory (between jobs, or to change settings)."""
+        self._models.clear()
+        devices.empty_cache(self.device)
+
+    # ---- voices ---------------------------------------------------------------------------------------------------
+    def _model_identity(self) -> str:
+        parts = []
+        for name in ("autoregressive", "diffusion_decoder"):
+            path = self.checkpoints.get(name) or model_zoo.expected_path(name, self.models_dir)
+            stat = path.stat() if path.is_file() else None
+            parts.append(f"{name}:{path.name}:{stat.st_size if stat else 0}:{int(stat.st_mtime) if stat else 0}")
+            parts.append(repr(model_zoo.model_config(name, self.models_dir)))
+        return "|".join(parts)
+
+    def voice_latents(self, voice: str) -> Latents:
+        """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``."""
+        names = [v.strip() for v in voice.split("&") if v.strip()]
+        if not names:
+            raise VoiceError("no voice given; use a voice name, several joined with '&', or 'random'")
+        if RANDOM_VOICE in names:
+            with self._using("rlg_auto", "rlg_diffuser") as (rlg_auto, rlg_diffuser):
+                return Latents(rlg_auto.sample(1).float().cpu(), rlg_diffuser.sample(1).float().cpu())
+        return mix([self._one_voice(name) for name in names])
+
+    def _one_voice(self, name: str) -> Latents:
+        voice = self.voices.get(name)
+        if not voice.clips:
+            return read_latents_file(voice.latents)
+        identity = self._model_identity()
+        cached = self.latent_cache.get(voice, identity)
+        clips = load_clips(voice)
+        if cached is not None:
+            return Latents(cached.ar, cached.diffusion, tuple(clips))
+        with self._using("autoregressive", "diffusion_decoder") as (ar, diffusion):
+            latents = compute_latents(ar, diffusion, clips)
+        self.latent_cache.put(voice, identity, latents)
+        return latents
+
+    # ---- generation -----------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def tts(
+        self,
+        text: str,
+        voice: str = RANDOM_VOICE,
+        options: GenerationOptions | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> GenerationResult:
+        """Speak ``text`` (one segment; split long text first with ``tortoise.text.split_text``) in ``voice``.
+
+        Returns a :class:`GenerationResult`; raises ``TortoiseError`` subclasses for bad input or missing models.
+        """
+        options = verify(options or PRESETS["fast"])
+        ids = self.tokenizer.encode_for_model(text)
+        seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
+        devices.seed_all(seed)
+        timer = _Timer(self.device, progress)
+        with timer("conditioning"):
+            latents = self.voice_latents(voice).to(self.device)
+        text_tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N + 1)
+        with timer("autoregressive"), self._using("autoregressive") as (ar,):
+            codes = self._sample_codes(ar, latents.ar, text_tokens, options, timer)
+        fixed = candidates.fix_autoregressive_output(codes)
+        with timer("clvp"):
+            scores = self._rank(text_tokens, fixed, latents, options)
+            chosen = candidates.select_best(scores, options.candidates)
+        best = fixed[chosen]  # (k, T)
+        with timer("latents"), self._using("autoregressive") as (ar,):
+            k = best.shape[0]
+            gpt_latents = ar.latents(latents.ar.expand(k, -1), text_tokens.expand(k, -1), best).float()  # (k, T, C)
+        audio = []
+        for i in range(k):
+            trimmed = candidates.trim_latents(gpt_latents[i : i + 1], best[i])
+            if trimmed.shape[1] == 0:
+                trimmed = gpt_latents[i : i + 1, :1]  # the candidate is all silence: keep one frame
+            with timer("diffusion"), self._using("diffusion_decoder") as (diffusion,):
+                mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
+            with timer("vocoder"), self._using(VOCODER_CHECKPOINTS[options.vocoder]) as (vocoder,):
+                wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
+            audio.append(wav.reshape(-1).float().cpu())
+        return GenerationResult(
+            audio=audio,
+            seed=seed,
+            text=text,
+            voice=voice,
+            options=options,
+            chosen=chosen.tolist(),
+            scores=scores.tolist(),
+            timings=timer.seconds,
+        )
+
+    def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer) -> Tensor:
+        total = o.num_autoregressive_samples
+        batch = min(self.batch_size(ar, o.max_mel_tokens), total)
+        out = []
+        for start in range(0, total, batch):  # every sample is drawn (the original dropped num % batch of them)
+            n = min(batch, total - start)
+
+            def report(done: int, of: int, start: int = start, n: int = n) -> None:
+                timer.report("autoregressive", (start + n * done / of) / total)
+
+            out.append(
+                sampling.generate(
+                    ar,
+                    cond.to(next(ar.parameters()).dtype),
+                    text,
+                    num_samples=n,
+                    max_tokens=o.max_mel_tokens,
+                    temperature=o.temperature,
+                    top_p=o.top_p,
+                    top_k=o.top_k,
+                    repetition_penalty=o.repetition_penalty,
+                    progress=report,
+                )
+            )
+        return torch.cat(out)
+
+    def _rank(self, text: Tensor, codes: Tensor, latents: Latents, o: GenerationOptions) -> Tensor:
+        """CLVP score of every candidate, mixed with CVVP against the voice clips when ``cvvp_amount`` > 0."""
+        if codes.shape[0] == o.candidates:
+            return torch.zeros(codes.shape[0])  # nothing to choose: skip loading the rerankers
+        use_cvvp = o.cvvp_amount > 0 and latents.clips
+        scores = torch.zeros(codes.shape[0])
+        if o.cvvp_amount < 1 or not use_cvvp:
+            with self._using("clvp2") as (clvp,):
+                scores += (1 - (o.cvvp_amount if use_cvvp else 0)) * _batched(lambda c: clvp.similarity(text, c), codes)
+        if use_cvvp:
+            with self._using("cvvp") as (cvvp,):
+                mels = [format_conditioning(c).to(self.device) for c in latents.clips]
+                cv = torch.stack([_batched(lambda c, m=m: cvvp.score(m, c), codes) for m in mels]).mean(0)
+                scores += o.cvvp_amount * cv
+        return scores
+
+    def _diffuse(self, model, gpt_latents: Tensor, cond: Tensor, o: GenerationOptions, timer, i: int, k: int):
+        L = output_length(gpt_latents.shape[1])
+        aligned = model.timestep_independent(gpt_latents, cond, L)
+
+        def callback(info: dict) -> None:
+            timer.report("diffusion", (i + (info.get("i", 0) + 1) / o.diffusion_steps) / k)
+
+        return decode_mel(
+            model,
+            aligned,
+            L,
+            sampler=o.sampler,
+            steps=o.diffusion_steps,
+            cond_free=o.cond_free,
+            cond_free_k=o.cond_free_k,
+            temperature=o.diffusion_temperature,
+            callback=callback,
+        )
+
+
+def _batched(score: Callable[[Tensor], Tensor], codes: Tensor, batch: int = 32) -> Tensor:
+    return torch.cat([score(codes[i : i + batch]).float().cpu() for i in range(0, codes.shape[0], batch)])
+
+
+class _Timer:
+    """Wall time per stage (synchronised with the device) and progress reports."""
+
+    def __init__(self, device: torch.device, progress: Progress | None):
+        self.device, self.progress = device, progress
+        self.seconds: dict[str, float] = {}
+
+    def report(self, stage: str, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(stage, min(max(fraction, 0.0), 1.0))
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        self.report(stage, 0.0)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            devices.synchronize(self.device)
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+        self.report(stage, 1.0)

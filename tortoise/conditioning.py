@@ -1,0 +1,134 @@
+"""Voice conditioning: clips -> the two conditioning latents, voice mixing, and an on-disk latent cache.
+
+The AR latent (1, C_ar) comes from 6 s windows of each 22.05 kHz clip through the AR model's conditioning encoder,
+the diffusion latent (1, 2 C_diff) from each clip's first 4.27 s at 24 kHz through the diffusion decoder's
+contextual embedder, both averaged over clips (REFERENCE.md §1.4). Latents are cached per voice, keyed by the clips'
+contents and the models' identity, in a cache folder: never in the user's voice folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .audio import AR_SAMPLE_RATE, diffusion_conditioning_mel, format_conditioning
+from .audio_io import atomic_write, load_audio
+from .errors import VoiceError
+from .voices import Voice
+
+CLIP_WINDOW_SEED = 0  # fixed crop of clips longer than 6 s, so cached latents are reproducible
+
+
+@dataclass(frozen=True)
+class Latents:
+    """A voice's conditioning: ``ar`` (1, C_ar) for the AR model and CVVP, ``diffusion`` (1, 2 C_diff)."""
+
+    ar: Tensor
+    diffusion: Tensor
+    clips: tuple[Tensor, ...] = ()  # the 22.05 kHz clips (for CVVP), empty for latent-only or random voices
+
+    def to(self, device: torch.device) -> Latents:
+        return Latents(self.ar.to(device), self.diffusion.to(device), self.clips)
+
+
+def mix(latents: list[Latents]) -> Latents:
+    """``a&b``: the mean of several voices' latents (clip lists are concatenated)."""
+    if not latents:
+        raise VoiceError("no voice to mix")
+    ar = torch.stack([v.ar.float() for v in latents]).mean(0)
+    diffusion = torch.stack([v.diffusion.float() for v in latents]).mean(0)
+    return Latents(ar, diffusion, tuple(c for v in latents for c in v.clips))
+
+
+def load_clips(voice: Voice) -> list[Tensor]:
+    """The voice's clips as mono 22.05 kHz (1, T) tensors."""
+    if not voice.clips:
+        raise VoiceError(f"voice {voice.name!r} has no audio clips")
+    return [load_audio(p, AR_SAMPLE_RATE) for p in voice.clips]
+
+
+@torch.inference_mode()
+def compute_latents(ar_model, diffusion_model, clips: list[Tensor], *, rng: random.Random | None = None) -> Latents:
+    """Conditioning latents of a list of 22.05 kHz clips (1, T) with the given models (on their device)."""
+    if not clips:
+        raise VoiceError("a voice needs at least one clip")
+    rng = rng or random.Random(CLIP_WINDOW_SEED)
+    ar_param = next(ar_model.parameters())
+    diff_param = next(diffusion_model.parameters())
+    ar_mels = torch.stack([format_conditioning(c, rng=rng)[0] for c in clips]).unsqueeze(0)  # (1, n, 80, 517)
+    diff_mels = torch.stack([diffusion_conditioning_mel(c)[0] for c in clips]).unsqueeze(0)  # (1, n, 100, 401)
+    ar = ar_model.get_conditioning(ar_mels.to(ar_param.device, ar_param.dtype)).float()
+    diffusion = diffusion_model.get_conditioning(diff_mels.to(diff_param.device, diff_param.dtype)).float()
+    return Latents(ar.cpu(), diffusion.cpu(), tuple(clips))
+
+
+def read_latents_file(path: Path) -> Latents:
+    """A ``latents.pth`` (a pair of tensors (1, C_ar), (1, 2 C_diff)), loaded without running pickled code."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt file, or not a tensor pair
+        raise VoiceError(f"cannot read {path}: {e}. Delete it or export the voice's latents again.") from e
+    if isinstance(obj, dict):
+        obj = (obj.get("ar"), obj.get("diffusion"))
+    if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, Tensor) for t in obj)):
+        raise VoiceError(f"{path} must hold two tensors (ar latent, diffusion latent)")
+    ar, diffusion = (t.float().reshape(1, -1) for t in obj)
+    return Latents(ar, diffusion)
+
+
+def write_latents_file(path: Path, latents: Latents) -> Path:
+    return atomic_write(path, lambda tmp: torch.save((latents.ar.cpu(), latents.diffusion.cpu()), tmp))
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(voice: Voice, model_identity: str) -> str:
+    """Changes when any clip's content or the models (files, configs) change."""
+    h = hashlib.sha256(model_identity.encode())
+    for clip in voice.clips:
+        h.update(clip.name.encode())
+        h.update(_file_digest(clip).encode())
+    return h.hexdigest()[:24]
+
+
+def default_cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "tortoise" / "latents"
+
+
+class LatentCache:
+    """Conditioning latents on disk, one file per (voice, clips, models); corrupt entries are recomputed."""
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+
+    def path(self, voice: Voice, model_identity: str) -> Path:
+        return self.directory / f"{voice.name}-{cache_key(voice, model_identity)}.pth"
+
+    def get(self, voice: Voice, model_identity: str) -> Latents | None:
+        path = self.path(voice, model_identity)
+        if not path.is_file():
+            return None
+        try:
+            return read_latents_file(path)
+        except VoiceError:
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, voice: Voice, model_identity: str, latents: Latents) -> Path:
+        return write_latents_file(self.path(voice, model_identity), latents)
+
+    def has(self, voice: Voice, model_identity: str) -> bool:
+        return self.path(voice, model_identity).is_file()
