@@ -2,10 +2,11 @@
 
 Every local minimum of the smoothed frame level, and the middle of every quiet stretch, is a candidate cut. Cutting
 there costs how loud the audio is at that point (dB above the noise floor) plus a penalty that falls to zero as the
-quiet margin on both sides of the point reaches 0.2 s (the middle of a 0.4 s phrase or sentence pause). Dynamic programming then picks the cuts that keep every clip within
-[min_s, max_s] at the least total cost, with a mild preference for clips near the middle of that range. So cuts land
-in the longest, quietest pauses available; only when a stretch longer than ``max_s`` has no pause at all is a clip
-cut at its quietest point inside speech, and that cut is reported.
+quiet margin on both sides of the point reaches 0.2 s (the middle of a 0.4 s phrase or sentence pause). Dynamic
+programming then picks the cuts that keep every clip within [min_s, max_s] at the least total cost, with a mild
+preference for clips near the middle of that range. So cuts land in the middle of the quietest pauses available;
+only when a stretch longer than ``max_s`` has no pause at all is a clip cut at its quietest point inside speech, and
+that cut is reported.
 """
 
 from __future__ import annotations
