@@ -32,9 +32,18 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .errors import CheckpointError
-from .weights import CHUNK, PARTIAL_DIR, Checkpoint, read_manifest, record, resolve_models_dir, select
+from .weights import (
+    CHUNK,
+    PARTIAL_DIR,
+    Checkpoint,
+    PathArg,
+    Progress,
+    read_manifest,
+    record,
+    resolve_models_dir,
+    select,
+)
 
-ProgressFn = Callable[[str, int, "int | None"], None]
 _LIBRARY = {"library_name": "tortoise-tts-oneapi", "library_version": __version__}
 
 
@@ -156,9 +165,9 @@ def _mismatch(path: Path, remote: RemoteFile) -> tuple[str | None, str]:
 
 def download(
     names: Iterable[str] | None = None,
-    models_dir: str | os.PathLike[str] | None = None,
+    models_dir: PathArg | None = None,
     *,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     force: bool = False,
 ) -> list[Path]:
     """Download checkpoints into the models folder, verified against the hub.
@@ -183,7 +192,7 @@ def download(
     return [_download_one(cp, root, progress=progress, force=force) for cp in select(names)]
 
 
-def _download_one(cp: Checkpoint, root: Path, *, progress: ProgressFn | None, force: bool) -> Path:
+def _download_one(cp: Checkpoint, root: Path, *, progress: Progress | None, force: bool) -> Path:
     from filelock import FileLock  # a dependency of huggingface_hub
 
     dest = root / cp.filename
@@ -216,7 +225,7 @@ def _download_one(cp: Checkpoint, root: Path, *, progress: ProgressFn | None, fo
     return dest
 
 
-def _fetch(cp: Checkpoint, remote: RemoteFile, part: Path, progress: ProgressFn | None) -> None:
+def _fetch(cp: Checkpoint, remote: RemoteFile, part: Path, progress: Progress | None) -> None:
     """Append the missing bytes of ``remote`` to ``part`` (resuming what an earlier run left)."""
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers

@@ -28,27 +28,20 @@ from .errors import CheckpointError, InvalidInputError, ModelNotFoundError
 MANIFEST = "manifest.json"
 PARTIAL_DIR = ".partial"
 CHUNK = 1 << 20  # hash and copy in 1 MiB chunks
-# Sizes in the registry are computed from the parameter counts (REFERENCE §3.1), not measured: a file is plausible if
-# it is within these factors of the expected size; truncation past that is caught by reading the state dict.
-SIZE_SLACK = (0.8, 4.0)
+# Registry sizes are estimates from the parameter counts (REFERENCE §3.1), not measured: a file smaller than this
+# fraction of the estimate is taken as truncated; subtler truncation is caught by reading the state dict.
+MIN_SIZE_FRACTION = 0.8
+PathArg = str | os.PathLike
+Progress = Callable[[str, int, "int | None"], None]  # (name, bytes done, total bytes or None)
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One released weights file.
-
-    Attributes
-    ----------
-    name : registry key, e.g. ``"autoregressive"``.
-    filename : the file's name in the models folder (as in the original: ``autoregressive.pth``).
-    repo_id, repo_path : where it is on the Hugging Face hub (``repo_path`` may include folders).
-    size : expected bytes; exact only when ``size_exact``, otherwise an estimate from the parameter count.
-    container_key : entry of the saved dict that holds the state dict (``"model_g"`` for UnivNet), or None.
-    purpose : short text for ``models list`` and the app.
-    required : needed for standard generation (AR, diffusion, CLVP, UnivNet).
-    aliases : other file names the same weights are known by (for ``import_folder``).
-    revision : hub branch, tag or commit to download from.
-    """
+    """One released weights file: ``name`` (registry key), ``filename`` (in the models folder, as in the original),
+    ``repo_id``/``repo_path``/``revision`` (where it is on the hub), ``size`` (bytes: exact only with ``size_exact``,
+    else an estimate from the parameter count), ``container_key`` (the saved dict's entry holding the state dict, e.g.
+    ``"model_g"``, or None), ``purpose`` (for ``models list``), ``required`` (needed for standard generation) and
+    ``aliases`` (other file names of the same weights, for ``import_folder``)."""
 
     name: str
     filename: str
@@ -72,6 +65,7 @@ def _tt(name: str, size: int, purpose: str, *, required: bool = False, key: str 
     return Checkpoint(name, f"{name}.pth", TORTOISE_REPO, f"{name}.pth", size, key, purpose, required)
 
 
+# fmt: off
 CHECKPOINTS: dict[str, Checkpoint] = {
     c.name: c
     for c in (
@@ -84,22 +78,15 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         _tt("rlg_diffuser", 101 * _MB, "random voice (diffusion latent)"),
         _tt("classifier", 61 * _MB, "tortoise-detect classifier"),
         _tt("hifidecoder", 71 * _MB, "HiFi-GAN fast-mode decoder"),
-        Checkpoint(
-            "bigvgan_base_24khz_100band",
-            "bigvgan_base_24khz_100band.pth",
-            BIGVGAN_REPO,
-            "models/bigvgan_base_24khz_100band.pth",
-            56 * _MB,
-            "generator",
-            "BigVGAN base vocoder (24 kHz, 100 bands)",
-            False,
-            aliases=("bigvgan_base_24khz_100band_g.pth",),
-        ),
+        Checkpoint("bigvgan_base_24khz_100band", "bigvgan_base_24khz_100band.pth", BIGVGAN_REPO,
+                   "models/bigvgan_base_24khz_100band.pth", 56 * _MB, "generator",
+                   "BigVGAN base vocoder (24 kHz, 100 bands)", False, aliases=("bigvgan_base_24khz_100band_g.pth",)),
     )
 }
+# fmt: on
 
 
-def resolve_models_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+def resolve_models_dir(explicit: PathArg | None = None) -> Path:
     """The models folder: ``explicit`` > ``$TORTOISE_MODELS_DIR`` > ``$XDG_CACHE_HOME/tortoise/models``.
 
     ``XDG_CACHE_HOME`` defaults to ``~/.cache``. The folder is not created here.
@@ -130,7 +117,7 @@ def select(names: Iterable[str] | None, *, everything: bool = False) -> list[Che
     return [cp for cp in CHECKPOINTS.values() if everything or cp.required]
 
 
-def checkpoint_path(name: str, models_dir: str | os.PathLike[str] | None = None) -> Path:
+def checkpoint_path(name: str, models_dir: PathArg | None = None) -> Path:
     """Path of a checkpoint that must exist; raises ModelNotFoundError saying how to get it."""
     cp = lookup(name)
     path = resolve_models_dir(models_dir) / cp.filename
@@ -146,34 +133,30 @@ def checkpoint_path(name: str, models_dir: str | os.PathLike[str] | None = None)
 
 
 def read_manifest(models_dir: Path) -> dict[str, dict]:
-    """``{filename: {"sha256", "size", "source", "verified"}}``; an unreadable manifest counts as empty."""
+    """``{filename: {"sha256", "size", "source", "verified"}}``; unreadable entries (or manifest) count as absent."""
     try:
-        data = json.loads((models_dir / MANIFEST).read_text(encoding="utf-8"))
-        files = data.get("files", {})
-        return {k: v for k, v in files.items() if isinstance(v, dict)}
-    except (OSError, ValueError, AttributeError):
+        files = json.loads((models_dir / MANIFEST).read_text(encoding="utf-8"))["files"]
+        return {k: v for k, v in files.items() if isinstance(v, dict) and {"size", "sha256"} <= v.keys()}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):  # missing, not JSON, or not our layout
         return {}
 
 
-def record(models_dir: Path, filename: str, *, sha256: str | None, size: int, source: str) -> None:
-    """Add or replace (``sha256=None``: remove) one manifest entry, written atomically."""
+def record(models_dir: Path, filename: str, *, sha256: str, size: int, source: str) -> None:
+    """Add or replace one manifest entry; the manifest is rewritten atomically."""
     files = read_manifest(models_dir)
-    if sha256 is None:
-        files.pop(filename, None)
-    else:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        files[filename] = {"sha256": sha256, "size": size, "source": source, "verified": stamp}
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    files[filename] = {"sha256": sha256, "size": size, "source": source, "verified": stamp}
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = models_dir / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"format": 1, "files": files}, indent=1, sort_keys=True), encoding="utf-8")
     os.replace(tmp, models_dir / MANIFEST)
 
 
-def sha256_file(path: Path, *, chunk: int = CHUNK) -> str:
+def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
+        while block := f.read(CHUNK):
             h.update(block)
     return h.hexdigest()
 
@@ -182,9 +165,8 @@ def size_problem(cp: Checkpoint, size: int) -> str | None:
     """Why ``size`` bytes cannot be this checkpoint, or None if it is plausible."""
     if cp.size_exact and size != cp.size:
         return f"is {size:,} bytes, expected {cp.size:,}"
-    lo, hi = SIZE_SLACK
-    if not cp.size_exact and not lo * cp.size <= size <= hi * cp.size:
-        return f"is {size:,} bytes, far from the expected ≈{cp.size:,} (truncated or the wrong file?)"
+    if not cp.size_exact and size < MIN_SIZE_FRACTION * cp.size:
+        return f"is {size:,} bytes, far below the expected ≈{cp.size:,} (truncated?)"
     return None
 
 
@@ -223,7 +205,7 @@ class CheckpointStatus:
         return self.checkpoint.name
 
 
-def status(models_dir: str | os.PathLike[str] | None = None) -> list[CheckpointStatus]:
+def status(models_dir: PathArg | None = None) -> list[CheckpointStatus]:
     """State of every registered checkpoint: ``present`` (recorded, same size), ``unverified`` (no record yet),
     ``bad`` (size differs from the record: truncated or replaced) or ``missing``."""
     root = resolve_models_dir(models_dir)
@@ -260,12 +242,12 @@ class Check:
         return f"{self.checkpoint.filename} ({self.path}) {self.problem}"
 
 
-Loader = Callable[[Checkpoint, Path], object]
+Loader = Callable[[Checkpoint, Path], object]  # builds the model from the file and loads strictly
 
 
 def verify(
     names: Iterable[str] | None = None,
-    models_dir: str | os.PathLike[str] | None = None,
+    models_dir: PathArg | None = None,
     *,
     deep: bool = False,
     loader: Loader | None = None,
@@ -322,9 +304,6 @@ def _verify_one(cp: Checkpoint, root: Path, entry: dict | None, *, deep: bool, l
     return Check(cp, path, None, note)
 
 
-# --- import for offline machines ------------------------------------------------------------------------------------
-
-
 def _candidates(src: Path) -> dict[str, list[Path]]:
     """Known checkpoint files under ``src`` (plain, or a hub cache ``models--*/snapshots/*/...``), newest first."""
     names = {n: cp.name for cp in CHECKPOINTS.values() for n in (cp.filename, *cp.aliases)}
@@ -337,9 +316,7 @@ def _candidates(src: Path) -> dict[str, list[Path]]:
     return found
 
 
-def import_folder(
-    src: str | os.PathLike[str], models_dir: str | os.PathLike[str] | None = None, *, copy: bool = True
-) -> list[Check]:
+def import_folder(src: str | os.PathLike[str], models_dir: PathArg | None = None, *, copy: bool = True) -> list[Check]:
     """Bring checkpoint files from a folder (a USB stick, another machine's cache) into the models folder.
 
     Parameters
@@ -376,7 +353,7 @@ def _import_one(cp: Checkpoint, paths: list[Path], root: Path, *, copy: bool) ->
             problems.append(f"{path} {problem}")
             continue
         real = path.resolve()  # a hub cache snapshot entry is a symlink to its blob
-        if dest.exists() and dest.resolve() == real:
+        if dest.exists() and os.path.samefile(dest, real):
             mode = "already in place"
         else:
             mode = _place(real, dest, copy=copy)
@@ -410,9 +387,9 @@ def _place(real: Path, dest: Path, *, copy: bool) -> str:
 
 def download(
     names: Iterable[str] | None = None,
-    models_dir: str | os.PathLike[str] | None = None,
+    models_dir: PathArg | None = None,
     *,
-    progress: Callable[[str, int, int | None], None] | None = None,
+    progress: Progress | None = None,
     force: bool = False,
 ) -> list[Path]:
     """Download checkpoints from the hub; see :func:`tortoise.hub.download` (imported lazily: no network deps here)."""
