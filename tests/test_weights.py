@@ -285,8 +285,11 @@ def test_truncated_file_is_detected_and_redownloaded(hub, env, blobs):
     assert str(path) in check.message() and "truncated" in check.problem
     assert "tortoise-tts models download diffusion_decoder" in check.problem
     assert {s.name: s.state for s in weights.status(env)}["diffusion_decoder"] == "bad"
-    weights.download(["diffusion_decoder"], env)
+    with pytest.raises(CheckpointError, match=r"diffusion_decoder.pth is 1,000 bytes, recorded .*models download"):
+        weights.checkpoint_path("diffusion_decoder", env)
+    weights.download("diffusion_decoder", env)
     assert path.read_bytes() == blobs["diffusion_decoder"]
+    assert weights.checkpoint_path("diffusion_decoder.pth", env) == path
 
 
 def test_corrupt_file_of_right_size_fails_recorded_hash(hub, env, blobs):

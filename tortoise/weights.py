@@ -1,15 +1,14 @@
 """Where the released checkpoints come from, where they live, and whether the copies on disk are good.
 
-* ``CHECKPOINTS`` is the registry: one :class:`Checkpoint` per file, with its Hugging Face hub source. TorToiSe's files
-  come from ``Manmay/tortoise-tts``, BigVGAN from the ``ecker/tortoise-tts-models`` mirror (never Google Drive).
+* ``CHECKPOINTS`` is the registry: one :class:`Checkpoint` per file, with its Hugging Face hub source: TorToiSe's files
+  from ``Manmay/tortoise-tts``, BigVGAN from the ``ecker/tortoise-tts-models`` mirror (never Google Drive).
 * The models folder is ``models_dir`` if given, else ``$TORTOISE_MODELS_DIR``, else ``$XDG_CACHE_HOME/tortoise/models``
   (``~/.cache/tortoise/models``). Files are plain files named like the originals, so they can be copied in by hand.
-* We do not ship sha256 sums: a download is checked against the hub's own metadata (the LFS sha256 in the ETag and the
-  size), then the verified sha256 and size are recorded in ``manifest.json`` in the models folder. ``verify`` re-checks
-  files against that record without the network (hashing in 1 MiB chunks). A file copied in by hand has no record until
-  it passes ``verify`` or ``import_folder`` (size sanity and a readable state dict); it is then recorded as ``local``.
-* Downloads (see :mod:`tortoise.hub`) write to ``.partial/`` inside the models folder and are renamed to the final name
-  only after verification, so a half-written file is never taken for a good one.
+* We ship no sha256 sums: a download is checked against the hub's own metadata (LFS sha256 ETag, size), then the
+  verified sha256 and size go to ``manifest.json`` in the models folder, and ``verify`` re-checks against that record
+  offline (1 MiB chunks). A file copied in by hand is recorded (as ``local``) once it passes ``verify`` or
+  ``import_folder`` (plausible size, readable state dict). Downloads (:mod:`tortoise.hub`) write to ``.partial/`` and
+  are renamed to the final name only after verification, so a half-written file is never taken for a good one.
 """
 
 from __future__ import annotations
@@ -111,14 +110,15 @@ def lookup(name: str) -> Checkpoint:
 
 def select(names: Iterable[str] | None, *, everything: bool = False) -> list[Checkpoint]:
     """Checkpoints for ``names``; with no names, the required ones (or all with ``everything``)."""
-    names = list(names or ())
+    names = [names] if isinstance(names, str) else list(names or ())
     if names:
         return list({lookup(n).name: lookup(n) for n in names}.values())
     return [cp for cp in CHECKPOINTS.values() if everything or cp.required]
 
 
 def checkpoint_path(name: str, models_dir: PathArg | None = None) -> Path:
-    """Path of a checkpoint that must exist; raises ModelNotFoundError saying how to get it."""
+    """Path of a checkpoint that must exist. Raises ModelNotFoundError saying how to get it, or CheckpointError when
+    its size differs from the manifest record (truncated or replaced; a cheap check, no hashing)."""
     cp = lookup(name)
     path = resolve_models_dir(models_dir) / cp.filename
     if not path.is_file():
@@ -126,6 +126,9 @@ def checkpoint_path(name: str, models_dir: PathArg | None = None) -> Path:
             f"{cp.filename} is not in {path.parent}; download it with `tortoise-tts models download {cp.name}` "
             "or copy it there with `tortoise-tts models import FOLDER`."
         )
+    entry = read_manifest(path.parent).get(cp.filename)
+    if entry is not None and entry["size"] != (size := path.stat().st_size):
+        raise CheckpointError(f"{path} is {size:,} bytes, recorded {entry['size']:,} (truncated?); {_fix(cp)}")
     return path
 
 
