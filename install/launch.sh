@@ -155,6 +155,8 @@ while [[ -z $url ]]; do
         rc=$?
         sleep 0.2
         kill "$TAIL_PID" 2>/dev/null
+        # It printed its address and ended normally between two looks: nothing to report.
+        [[ $rc == 0 && -n $(find_url) ]] && exit 0
         fail "The app stopped with exit code $rc before it was ready. Last lines of $LOG:
 $(tail -n 15 "$LOG")
 

@@ -506,7 +506,7 @@ def test_launcher_starts_app_and_opens_browser(box):
     prefix = _fake_env(
         box,
         "[[ $TORTOISE_TEST_ACTIVATED == 1 && $TORTOISE_LAUNCHER == 1 ]] || exit 9\n"
-        'echo "args: $*"\necho "* Running on local URL:  http://127.0.0.1:7861"\nsleep 0.5',
+        'echo "args: $*"\necho "* Running on local URL:  http://127.0.0.1:7861"\nsleep 2',
     )
     proc, opened = _launch(box, prefix, "--port", "7861")
     assert proc.returncode == 0, _out(proc)
@@ -516,7 +516,7 @@ def test_launcher_starts_app_and_opens_browser(box):
 
 
 def test_launcher_no_browser(box):
-    prefix = _fake_env(box, 'echo "Running on local URL:  http://127.0.0.1:7860"; sleep 0.3')
+    prefix = _fake_env(box, 'echo "Running on local URL:  http://127.0.0.1:7860"; sleep 2')
     proc, opened = _launch(box, prefix, "--no-browser")
     assert proc.returncode == 0
     assert opened == ""
@@ -546,7 +546,7 @@ def test_launcher_shows_why_the_app_crashed(box):
 
 
 def test_launcher_reads_installer_config(box):
-    prefix = _fake_env(box, 'echo "Running on local URL:  http://127.0.0.1:7862"')
+    prefix = _fake_env(box, 'echo "Running on local URL:  http://127.0.0.1:7862"; sleep 2')
     cfg = box.home / ".config/tortoise-tts-oneapi/install.env"
     cfg.parent.mkdir(parents=True)
     cfg.write_text(f"TORTOISE_ENV_KIND=venv\nTORTOISE_ENV_PREFIX={prefix}\n")
