@@ -52,6 +52,7 @@ class _Bars:
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()
+        self.bars.clear()
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -66,7 +67,9 @@ def _download(args: argparse.Namespace) -> int:
         for cp in wanted:
             try:
                 (path,) = weights.download([cp.name], root, progress=bars, force=args.force)
+                bars.close()  # finish this file's bar before printing its line
             except TortoiseError as e:
+                bars.close()
                 failed += 1
                 print(f"error: {e}", file=sys.stderr)
             else:
