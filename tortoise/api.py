@@ -157,11 +157,19 @@ class TextToSpeech:
             parts.append(repr(model_zoo.model_config(name, self.models_dir)))
         return "|".join(parts)
 
-    def voice_latents(self, voice: str) -> Latents:
-        """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``."""
+    def check_voice(self, voice: str) -> None:
+        """Raise ``VoiceError`` unless every name in ``voice`` (``a&b`` mixes) is ``random`` or a known voice."""
         names = [v.strip() for v in voice.split("&") if v.strip()]
         if not names:
             raise VoiceError("no voice given; use a voice name, several joined with '&', or 'random'")
+        for name in names:
+            if name != RANDOM_VOICE:
+                self.voices.get(name)
+
+    def voice_latents(self, voice: str) -> Latents:
+        """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``."""
+        self.check_voice(voice)
+        names = [v.strip() for v in voice.split("&") if v.strip()]
         if RANDOM_VOICE in names:
             with self._using("rlg_auto", "rlg_diffuser") as (rlg_auto, rlg_diffuser):
                 return Latents(rlg_auto.sample(1).float().cpu(), rlg_diffuser.sample(1).float().cpu())

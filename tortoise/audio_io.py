@@ -163,6 +163,9 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions a normal write would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
