@@ -24,7 +24,7 @@ from .quality import active_fraction, advise, clipped_mask, clipped_runs, estima
 from .report import GOOD, REJECTED, WARN, ClipReport, ClipStats, SourceReport, StepReport, VoiceReport
 from .slicing import find_cuts
 from .sources import Source, SourceAudio, load_source
-from .steps import highpass, mixdown, normalize_loudness, resample, trim_bounds
+from .steps import highpass, loudness_lufs, mixdown, normalize_loudness, resample, trim_bounds, true_peak_db
 
 SAMPLE_RATE = AR_SAMPLE_RATE  # every clip is 22.05 kHz mono float32
 VOICE_JSON = "voice.json"
@@ -119,9 +119,9 @@ def _clip(p: _Processed, a: int, b: int, cut_ok: bool, index: int, opt: PrepOpti
     if opt.normalize:
         wav, info = normalize_loudness(wav, sr, target_lufs=opt.target_lufs, true_peak_db_max=opt.true_peak_db)
     else:
-        _, info = normalize_loudness(wav, sr, target_lufs=opt.target_lufs, true_peak_db_max=0.0)
-        info = {**info, "loudness": info["loudness_in"], "gain_db": 0.0, "limiter_db": 0.0}
-        info["true_peak"] = float(20 * np.log10(max(float(np.abs(wav).max()), 1e-12)))
+        loud = loudness_lufs(wav, sr)
+        info = {"loudness_in": loud, "loudness": loud, "gain_db": 0.0, "limiter_db": 0.0}
+        info["true_peak"] = true_peak_db(wav)
     start_s, end_s = p.offset_s + a / sr, p.offset_s + b / sr
     src_sr = p.source.sample_rate
     sub = mask[round(start_s * src_sr) : round(end_s * src_sr)]
