@@ -26,15 +26,13 @@ import torch
 from torch import Tensor
 from tqdm.auto import trange
 
+from .audio import MEL_MAX, MEL_MIN, denormalize_mel  # noqa: F401 (the decoder's mel range, re-exported)
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
     from .models.diffusion_decoder import DiffusionTts
 
 TRAINED_STEPS = 4000
-# normalised mel range of the decoder (``denormalize_tacotron_mel`` in the original)
-MEL_MIN = -11.512925148010254
-MEL_MAX = 2.3143386840820312
 
 NoiseSampler = Callable[[float, float], Tensor]
 Callback = Callable[[dict[str, Any]], None]
@@ -376,11 +374,6 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
 def output_length(n_latents: int) -> int:
     """Mel frames (24 kHz, hop 256) for ``n_latents`` AR codes (1024 samples at 22.05 kHz each)."""
     return n_latents * 4 * 24000 // 22050
-
-
-def denormalize_mel(x: Tensor) -> Tensor:
-    """[-1, 1] decoder output -> natural-log magnitude mel: ``(x + 1) / 2 * (MAX - MIN) + MIN``."""
-    return ((x + 1) / 2) * (MEL_MAX - MEL_MIN) + MEL_MIN
 
 
 @torch.inference_mode()
