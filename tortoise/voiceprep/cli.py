@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ..errors import InvalidInputError, TortoiseError
@@ -12,7 +11,6 @@ from .options import PrepOptions
 from .prepare import _json_safe, prepare_voice
 from .report import format_report
 
-DEFAULT_VOICES_DIR = "voices"
 _D = PrepOptions()
 
 
@@ -35,7 +33,7 @@ def add_prepare_command(subparsers) -> None:
     # fmt: off
     p.add_argument("files", nargs="+", metavar="FILE", help="recordings (wav/flac/ogg/mp3/m4a/webm/...)")
     p.add_argument("--name", required=True, help="voice name (sanitised to a safe folder name)")
-    p.add_argument("--voices-dir", default=None, help="voices folder (default $TORTOISE_VOICES_DIR or ./voices)")
+    p.add_argument("--voices-dir", default=None, help="voices folder (default: the user voices folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing voice of that name")
     p.add_argument("--dry-run", action="store_true", help="process and report, write nothing")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -83,7 +81,12 @@ def _options(args: argparse.Namespace) -> PrepOptions:
 def run_prepare(args: argparse.Namespace) -> int:
     """Run ``prepare`` and print the report. Exit codes: 0 saved (or dry run with a usable clip), 1 nothing usable
     or an audio/voice error, 2 a bad option or name. Errors print as one line on stderr, without a traceback."""
-    voices_dir = args.voices_dir or os.environ.get("TORTOISE_VOICES_DIR") or DEFAULT_VOICES_DIR
+    if args.voices_dir:
+        voices_dir = args.voices_dir
+    else:  # the folder the voice library reads first: $TORTOISE_VOICES_DIR or $XDG_DATA_HOME/tortoise-tts/voices
+        from ..voices import user_voices_dir
+
+        voices_dir = user_voices_dir()
 
     def progress(fraction: float, message: str) -> None:
         if not args.json:
