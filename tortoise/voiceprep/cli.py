@@ -109,6 +109,12 @@ def run_prepare(args: argparse.Namespace) -> int:
     except TortoiseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except ImportError as e:  # scipy / pyloudnorm come with the voiceprep extra
+        print(
+            f"error: {e.name or e} is missing; install it with: pip install 'tortoise-tts-oneapi[voiceprep]'",
+            file=sys.stderr,
+        )
+        return 1
     if args.json:
         print(json.dumps(_json_safe(report.to_dict()), indent=2, ensure_ascii=False))
     else:
