@@ -128,3 +128,15 @@ def test_detect(run, tmp_path):
 def test_doctor(run):
     code, out, _ = run("doctor", "--no-smoke-test", models=False)
     assert code == 0 and "pytorch build" in out and "chosen device" in out
+
+
+def test_models_verify_deep_loads_every_checkpoint_strictly(run, tiny_models, tmp_path):
+    import shutil
+
+    folder = tmp_path / "models"
+    shutil.copytree(tiny_models, folder)
+    code, out, _ = run("models", "verify", "--deep", "--models-dir", str(folder), models=False)
+    assert code == 0 and out.count("loads strictly") == 10
+    (folder / "clvp2.pth").write_bytes((folder / "clvp2.pth").read_bytes()[:1000])  # truncate one file
+    code, out, err = run("models", "verify", "clvp2", "--models-dir", str(folder), models=False)
+    assert code == 1 and "clvp2.pth" in err and "tortoise-tts models download clvp2" in err

@@ -62,7 +62,7 @@ class TextToSpeech:
     Parameters
     ----------
     models_dir : folder with the checkpoints (default ``$TORTOISE_MODELS_DIR`` or ``~/.cache/tortoise/models``).
-    device : "cuda", "xpu", "mps", "cpu" or None for the best available.
+    device : a device name (cuda, xpu, mps, cpu, cuda:1, ...) or None for the best available.
     precision : "auto" (float32, the known-good choice), "bf16" or "fp16" (opt-in; the vocoder always runs in fp32).
     batch_size : AR candidates decoded together; None picks from the device's memory.
     offload : "auto", "none" (keep every model on the device), "models" (move each model there only while it

@@ -270,6 +270,13 @@ def _detect(args: argparse.Namespace) -> int:
     return status
 
 
+def _strict_load(checkpoint, path: Path) -> object:
+    """``models verify --deep``: build the model at the folder's configuration and load the file strictly."""
+    from .model_zoo import load_model
+
+    return load_model(checkpoint.name, models_dir=path.parent, path=path)
+
+
 def _command_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tortoise-tts")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -289,12 +296,9 @@ def _command_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_prepare_command(vsub)
-    try:
-        from .models_cli import add_models_command
-    except ImportError:
-        pass
-    else:
-        add_models_command(sub)
+    from .models_cli import add_models_command
+
+    add_models_command(sub, loader=_strict_load)
 
     p = sub.add_parser("latents", help="export a voice's conditioning latents to a .pth file")
     p.add_argument("voice", help="voice name (or 'a&b' to mix)")

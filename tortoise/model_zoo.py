@@ -21,8 +21,7 @@ from torch import Tensor, nn
 from .errors import CheckpointError
 from .loading import build, read_state_dict
 from .models import bigvgan, classifier, clvp, cvvp, diffusion_decoder, gpt, hifigan, rlg, univnet
-
-MANIFEST = "tortoise-models.json"
+from .weights import CONFIGS_MANIFEST as MANIFEST
 
 
 @dataclass(frozen=True)

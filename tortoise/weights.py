@@ -162,6 +162,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+CONFIGS_MANIFEST = "tortoise-models.json"  # optional: non-released model configurations (see model_zoo)
+
+
+def custom_configs(root: Path) -> set[str]:
+    """Checkpoints whose configuration the folder declares itself: their released sizes do not apply."""
+    try:
+        configs = json.loads((Path(root) / CONFIGS_MANIFEST).read_text()).get("configs", {})
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return set(configs) if isinstance(configs, dict) else set()
+
+
 def size_problem(cp: Checkpoint, size: int) -> str | None:
     """Why ``size`` bytes cannot be this checkpoint, or None if it is plausible."""
     if cp.size_exact and size != cp.size:
@@ -287,7 +299,8 @@ def _verify_one(cp: Checkpoint, root: Path, entry: dict | None, *, deep: bool, l
             return Check(cp, path, f"does not match its recorded sha256 (corrupt); {_fix(cp)}")
         note = "size and sha256 match the record"
     else:
-        problem = size_problem(cp, size) or _readable_problem(cp, path)
+        released = cp.name not in custom_configs(root)
+        problem = (size_problem(cp, size) if released else None) or _readable_problem(cp, path)
         if problem:
             return Check(cp, path, f"{problem}; {_fix(cp)}")
         record(root, cp.filename, sha256=sha256_file(path), size=size, source="local")
