@@ -8,6 +8,7 @@ import json
 import pytest
 import soundfile as sf
 
+from tests.golden.fixtures import REPO_ROOT
 from tortoise.audio_io import read_metadata
 from tortoise.cli import main
 
@@ -140,3 +141,15 @@ def test_models_verify_deep_loads_every_checkpoint_strictly(run, tiny_models, tm
     (folder / "clvp2.pth").write_bytes((folder / "clvp2.pth").read_bytes()[:1000])  # truncate one file
     code, out, err = run("models", "verify", "clvp2", "--models-dir", str(folder), models=False)
     assert code == 1 and "clvp2.pth" in err and "tortoise-tts models download clvp2" in err
+
+
+def test_prepared_voice_gets_cached_latents_and_speaks(run, tiny_models, tmp_path):
+    clip = str(REPO_ROOT.parent / "shared" / "voices" / "train_grace" / "1.wav")
+    code, out, _ = run(
+        "voices", "prepare", clip, "--name", "Grace Copy", "--models-dir", str(tiny_models), models=False
+    )
+    assert code == 0 and (tmp_path / "user-voices" / "Grace_Copy" / "voice.json").is_file()
+    cached = list((tmp_path / "cache" / "tortoise" / "latents").glob("Grace_Copy-*.pth"))
+    assert len(cached) == 1
+    code, _, _ = run("In the prepared voice.", "-v", "Grace_Copy", "-o", "g.wav", *FAST)
+    assert code == 0 and (tmp_path / "g.wav").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from ..errors import InvalidInputError, TortoiseError
 from .options import PrepOptions
@@ -36,6 +37,8 @@ def add_prepare_command(subparsers) -> None:
     p.add_argument("--voices-dir", default=None, help="voices folder (default: the user voices folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing voice of that name")
     p.add_argument("--dry-run", action="store_true", help="process and report, write nothing")
+    p.add_argument("--models-dir", default=None, help="models folder: when the models are there, the voice's "
+                   "conditioning latents are computed and cached right away")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     g = p.add_argument_group("steps")
     g.add_argument("--channel", type=int, default=None, help="keep this channel (0 = left) instead of averaging")
@@ -78,6 +81,23 @@ def _options(args: argparse.Namespace) -> PrepOptions:
     )
 
 
+def _cache_latents(models_dir: str | None):
+    """``on_saved`` hook: compute and cache the new voice's conditioning latents when the models are present."""
+
+    def on_saved(folder: Path) -> None:
+        from ..api import TextToSpeech
+        from ..voices import VoiceLibrary
+        from ..weights import CHECKPOINTS, resolve_models_dir
+
+        models = resolve_models_dir(models_dir)
+        if not all((models / CHECKPOINTS[n].filename).is_file() for n in ("autoregressive", "diffusion_decoder")):
+            return  # computed on first use instead
+        library = VoiceLibrary(user_dir=Path(folder).parent)
+        TextToSpeech(models_dir=models, voices=library).voice_latents(Path(folder).name)
+
+    return on_saved
+
+
 def run_prepare(args: argparse.Namespace) -> int:
     """Run ``prepare`` and print the report. Exit codes: 0 saved (or dry run with a usable clip), 1 nothing usable
     or an audio/voice error, 2 a bad option or name. Errors print as one line on stderr, without a traceback."""
@@ -102,6 +122,7 @@ def run_prepare(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=progress,
             dry_run=args.dry_run,
+            on_saved=_cache_latents(args.models_dir),
         )
     except InvalidInputError as e:
         print(f"error: {e}", file=sys.stderr)
