@@ -145,9 +145,7 @@ def test_models_verify_deep_loads_every_checkpoint_strictly(run, tiny_models, tm
 
 def test_prepared_voice_gets_cached_latents_and_speaks(run, tiny_models, tmp_path):
     clip = str(REPO_ROOT.parent / "shared" / "voices" / "train_grace" / "1.wav")
-    code, out, _ = run(
-        "voices", "prepare", clip, "--name", "Grace Copy", "--models-dir", str(tiny_models), models=False
-    )
+    code, _, _ = run("voices", "prepare", clip, "--name", "Grace Copy", "--models-dir", str(tiny_models), models=False)
     assert code == 0 and (tmp_path / "user-voices" / "Grace_Copy" / "voice.json").is_file()
     cached = list((tmp_path / "cache" / "tortoise" / "latents").glob("Grace_Copy-*.pth"))
     assert len(cached) == 1
