@@ -1,0 +1,344 @@
+"""Redaction: bracket parsing, CTC forced alignment on known emissions, cutting audio, the wav2vec2 aligner."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+
+import pytest
+import torch
+
+from tortoise.alignment import align_characters, ctc_forced_align
+from tortoise.errors import CheckpointError, InvalidInputError, ModelNotFoundError
+from tortoise.redaction import (
+    CTCVocab,
+    Emissions,
+    RedactionUnavailableError,
+    Wav2VecAligner,
+    character_starts,
+    has_redaction,
+    redact,
+    split_redacted,
+)
+
+BLANK = 0
+
+
+def emissions_for(path: list[int], vocab_size: int, *, peak: float = 0.9) -> torch.Tensor:
+    """(T, V) log-probs where frame t gives ``peak`` to ``path[t]`` and shares the rest."""
+    p = torch.full((len(path), vocab_size), (1 - peak) / (vocab_size - 1))
+    p[torch.arange(len(path)), torch.tensor(path)] = peak
+    return p.log()
+
+
+# --- split_redacted ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no brackets here", [("no brackets here", False)]),
+        ("[I am really sad,] Please feed me.", [("I am really sad,", True), (" Please feed me.", False)]),
+        ("a [b] c [d]", [("a ", False), ("b", True), (" c ", False), ("d", True)]),
+        ("[all of it]", [("all of it", True)]),
+        ("a[]b", [("a", False), ("b", False)]),
+        ("", []),
+    ],
+)
+def test_split_redacted(text, expected):
+    assert split_redacted(text) == expected
+
+
+def test_has_redaction():
+    assert has_redaction("say [softly] hello")
+    assert not has_redaction("plain text")
+    assert not has_redaction("empty [] brackets")
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("a [b [c]] d", r"nested '\[' at position 5.*position 2 is still open"),
+        ("a ]b", r"unmatched '\]' at position 2"),
+        ("hello [world", r"unclosed '\[' at position 6"),
+        ("[a] b] c", r"unmatched '\]' at position 5"),
+    ],
+)
+def test_split_redacted_errors(text, pattern):
+    with pytest.raises(InvalidInputError, match=pattern) as info:
+        split_redacted(text)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(InvalidInputError):
+        has_redaction(text)
+
+
+# --- ctc_forced_align ----------------------------------------------------------------------------------------------
+
+
+def test_forced_align_known_path():
+    b = BLANK
+    lp = emissions_for([b, 1, 1, b, 2, b, b, 3, b], 5)
+    assert ctc_forced_align(lp, [1, 2, 3], b).tolist() == [[1, 2], [4, 4], [7, 7]]
+    assert ctc_forced_align(lp.numpy(), [1, 2, 3], b).tolist() == [[1, 2], [4, 4], [7, 7]]
+
+
+def test_forced_align_no_blanks_at_the_ends():
+    assert ctc_forced_align(emissions_for([1, 0, 2], 3), [1, 2], BLANK).tolist() == [[0, 0], [2, 2]]
+
+
+def test_forced_align_repeated_label_needs_a_blank():
+    b = BLANK
+    assert ctc_forced_align(emissions_for([b, 1, b, 1, b], 3), [1, 1], b).tolist() == [[1, 1], [3, 3]]
+    # the emissions say "1" throughout; the alignment must still put a blank between the two 1s
+    spans = ctc_forced_align(emissions_for([1, 1, 1, 1, 1], 3), [1, 1], b)
+    assert spans[1, 0] >= spans[0, 1] + 2
+    assert ctc_forced_align(emissions_for([1, 1], 3), [1, 1], b) is None  # 2 frames cannot hold "1 _ 1"
+    assert ctc_forced_align(emissions_for([1, 2], 3), [1, 2], b).tolist() == [[0, 0], [1, 1]]
+
+
+def test_forced_align_follows_the_text_not_the_argmax():
+    # frame 2 looks most like token 3, which is not in the text: greedy decoding would disagree with the text
+    lp = emissions_for([0, 1, 3, 0, 2, 0], 4)
+    assert ctc_forced_align(lp, [1, 2], BLANK)[:, 0].tolist() == [1, 4]
+    # the text says 2 before 1 although the audio says the opposite: still a monotonic answer, no error
+    spans = ctc_forced_align(lp, [2, 1], BLANK)
+    assert spans[0, 1] < spans[1, 0]
+
+
+def test_forced_align_edge_cases():
+    assert ctc_forced_align(emissions_for([0, 1], 3), [], BLANK).shape == (0, 2)
+    assert ctc_forced_align(torch.zeros(0, 3), [1], BLANK) is None
+    with pytest.raises(ValueError, match="frames, vocab"):
+        ctc_forced_align(torch.zeros(3), [1], BLANK)
+
+
+# --- align_characters ----------------------------------------------------------------------------------------------
+
+
+def path_with(marks: dict[int, int], T: int) -> list[int]:
+    path = [BLANK] * T
+    for frame, token in marks.items():
+        path[frame] = token
+    return path
+
+
+def test_align_characters_interpolates_out_of_vocabulary():
+    lp = emissions_for(path_with({2: 1, 8: 2}, 10), 4)
+    assert align_characters(lp, [1, None, None, 2], BLANK).tolist() == [2, 4, 6, 8]
+    lp = emissions_for(path_with({6: 1}, 10), 4)
+    assert align_characters(lp, [None, None, 1], BLANK).tolist() == [0, 3, 6]  # leading: from frame 0
+    lp = emissions_for(path_with({2: 1}, 10), 4)
+    assert align_characters(lp, [1, None], BLANK).tolist() == [2, 6]  # trailing: towards the end
+    assert align_characters(lp, [None] * 5, BLANK).tolist() == [0, 2, 4, 6, 8]  # nothing known: spread
+    assert align_characters(lp, [], BLANK).tolist() == []
+
+
+def test_align_characters_too_short_warns_and_spreads():
+    with pytest.warns(RuntimeWarning, match="too short"):
+        frames = align_characters(emissions_for([1, 2], 4), [1, 2, 3, 1], BLANK)
+    assert frames.tolist() == [0, 0.5, 1, 1.5]
+
+
+# --- vocabulary ----------------------------------------------------------------------------------------------------
+
+
+def test_vocab_encode():
+    vocab = CTCVocab({"_": 0, " ": 1, "a": 2, "b": 3, "'": 4}, blank_id=0, word_delimiter="|")
+    assert vocab.encode("Ab a'1_") == [2, 3, 1, 2, 4, None, None]
+    upper = CTCVocab({"<pad>": 0, "|": 1, "A": 2}, blank_id=0)
+    assert upper.encode("a a") == [2, 1, 2]
+
+
+def test_vocab_from_files(tmp_path):
+    (tmp_path / "vocab.json").write_text(json.dumps({"<s>": 0, "_": 1, "|": 2, "x": 3}))
+    (tmp_path / "cfg.json").write_text(json.dumps({"pad_token": {"content": "_"}, "word_delimiter_token": "|"}))
+    vocab = CTCVocab.from_files(tmp_path / "vocab.json", tmp_path / "cfg.json")
+    assert (vocab.blank_id, vocab.word_delimiter, vocab.encode("x x")) == (1, "|", [3, 2, 3])
+    assert CTCVocab.from_files(tmp_path / "vocab.json").blank_id == 0  # no "<pad>": id 0
+
+
+# --- redact with a stub aligner on tone bursts ---------------------------------------------------------------------
+
+SR, HOP, CHAR = 24_000, 480, 4_800  # each character is a 10-frame tone burst
+LETTERS = "abcdefgh"
+VOCAB = CTCVocab({"<pad>": 0, "|": 1, **{c: i + 2 for i, c in enumerate(LETTERS)}}, blank_id=0)
+
+
+def bursts(text: str) -> torch.Tensor:
+    """One tone burst per character (its own frequency), back to back: (len(text) * CHAR,)."""
+    t = torch.arange(CHAR) / SR
+    tones = [
+        torch.sin(2 * math.pi * (300 + 150 * (VOCAB.encode(c)[0] or 0)) * t) * torch.hann_window(CHAR) for c in text
+    ]
+    return torch.cat(tones)
+
+
+class StubAligner:
+    """Emits each character of ``spoken`` at the first frame of its burst (blank elsewhere)."""
+
+    def __init__(self, spoken: str):
+        self.vocab, self.spoken, self.seen = VOCAB, spoken, []
+
+    def emissions(self, audio, sample_rate):
+        assert sample_rate == SR and audio.dim() == 1
+        marks = {k * CHAR // HOP: tok for k, tok in enumerate(VOCAB.encode(self.spoken)) if tok is not None}
+        return Emissions(emissions_for(path_with(marks, audio.shape[-1] // HOP), len(VOCAB.tokens)), HOP)
+
+
+def chars(audio: torch.Tensor, *spans: tuple[int, int]) -> torch.Tensor:
+    return torch.cat([audio[..., a * CHAR : b * CHAR] for a, b in spans], dim=-1)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("ab[cd]ef", [(0, 2), (4, 6)]),
+        ("[ab]cdef", [(2, 6)]),
+        ("abcd[ef]", [(0, 4)]),
+        ("[a]bc[d]ef", [(1, 3), (4, 6)]),
+        ("a[]bcdef", [(0, 6)]),
+    ],
+)
+def test_redact_cuts_the_bracketed_bursts(text, kept):
+    spoken = "".join(s for s, _ in split_redacted(text))
+    audio = bursts(spoken)
+    out = redact(audio, text, StubAligner(spoken))
+    expected = chars(audio, *kept)
+    assert abs(out.shape[-1] - expected.shape[-1]) <= HOP
+    assert torch.equal(out, expected)
+
+
+def test_redact_content_has_no_redacted_tone():
+    audio = bursts("abcdef")
+    out = redact(audio, "ab[cd]ef", StubAligner("abcdef"))
+    spectrum = torch.fft.rfft(out).abs()
+    hz = torch.fft.rfftfreq(out.shape[-1], 1 / SR)
+    power = {c: spectrum[(hz - (300 + 150 * VOCAB.encode(c)[0])).abs() < 20].max().item() for c in "abcdef"}
+    assert min(power[c] for c in "abef") > 50 * max(power["c"], power["d"])
+
+
+def test_redact_whole_text_leading_dims_and_no_brackets():
+    audio = bursts("abcd")[None, None]  # (1, 1, S)
+    assert redact(audio, "[abcd]", StubAligner("abcd")).shape == (1, 1, 0)
+    assert torch.equal(redact(audio, "a[b]cd", StubAligner("abcd")), chars(audio, (0, 1), (2, 4)))
+    assert redact(audio, "abcd", StubAligner("abcd")) is audio
+    empty = torch.zeros(0)
+    assert redact(empty, "[a]b", StubAligner("ab")) is empty
+
+
+def test_redact_out_of_vocabulary_boundary_is_interpolated():
+    spoken = "ab%def"  # '%' is not in the vocabulary; it is placed halfway between 'b' and 'd'
+    audio = bursts(spoken)
+    out = redact(audio, "ab[%d]ef", StubAligner(spoken), cleaner=None)
+    assert torch.equal(out, chars(audio, (0, 2), (4, 6)))
+
+
+def test_redact_cleans_each_piece_like_synthesis():
+    seen = []
+
+    class Recording:
+        vocab = types.SimpleNamespace(blank_id=0, encode=lambda text: seen.append(text) or VOCAB.encode(text))
+
+        def emissions(self, audio, sample_rate):
+            return Emissions(torch.zeros(audio.shape[-1] // HOP, len(VOCAB.tokens)), HOP)
+
+    redact(torch.zeros(SR), "Mr. Smith [paid $5] today", Recording())
+    assert seen == ["mister smith paid five dollars today"]
+
+
+def test_redact_bad_brackets_fail_before_aligning():
+    class Exploding(StubAligner):
+        def emissions(self, audio, sample_rate):
+            raise AssertionError("must not be called")
+
+    with pytest.raises(InvalidInputError, match="unclosed"):
+        redact(bursts("ab"), "a [b", Exploding("ab"))
+
+
+def test_character_starts_in_samples():
+    spoken = "abc"
+    starts = character_starts(bursts(spoken), spoken, StubAligner(spoken))
+    assert starts.tolist() == [0, CHAR, 2 * CHAR]
+
+
+# --- Wav2VecAligner -------------------------------------------------------------------------------------------------
+
+
+def tiny_model(vocab_size: int = 10):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.Wav2Vec2Config(
+        vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        conv_dim=(8,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, pad_token_id=0,
+    )  # fmt: skip
+    return transformers.Wav2Vec2ForCTC(cfg).eval()
+
+
+def test_wav2vec_aligner_end_to_end_tiny_random_model():
+    aligner = Wav2VecAligner(model=tiny_model(), vocab=VOCAB)
+    audio = bursts("abcdef")  # 1.2 s at 24 kHz
+    em = aligner.emissions(audio, SR)
+    assert em.samples_per_frame == HOP and aligner.hop_length == 320
+    assert em.log_probs.shape == (59, 10)  # 19200 samples at 16 kHz -> (19200 - 400) // 320 + 1 frames
+    assert torch.allclose(em.log_probs.exp().sum(-1), torch.ones(59), atol=1e-5)
+    out = redact(audio, "ab [cd] ef", aligner)
+    assert out.dim() == 1 and 0 < out.shape[-1] < audio.shape[-1]
+    assert aligner.emissions(torch.zeros(100), SR).log_probs.shape == (1, 10)  # shorter than one frame
+
+
+def test_wav2vec_aligner_arguments_are_checked():
+    with pytest.raises(InvalidInputError, match="both model and vocab"):
+        Wav2VecAligner(model=torch.nn.Linear(1, 1))
+    with pytest.raises(CheckpointError, match="do not belong together"):
+        Wav2VecAligner(model=tiny_model(vocab_size=5), vocab=VOCAB).load()
+
+
+def fake_hub_repo(cache, repo_id: str) -> object:
+    """A Hugging Face cache entry (refs/main -> snapshots/<commit>/) for ``repo_id``; returns the snapshot folder."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / f"models--{repo_id.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    (root / "snapshots" / commit).mkdir(parents=True)
+    return root / "snapshots" / commit
+
+
+def test_wav2vec_aligner_loads_from_the_hub_cache(tmp_path):
+    tiny_model().save_pretrained(fake_hub_repo(tmp_path, "test/tiny-w2v"))
+    vocab_dir = fake_hub_repo(tmp_path, "test/symbols")
+    (vocab_dir / "vocab.json").write_text(json.dumps(dict(VOCAB.tokens)))
+    (vocab_dir / "tokenizer_config.json").write_text(json.dumps({"pad_token": "<pad>", "word_delimiter_token": "|"}))
+    aligner = Wav2VecAligner(
+        model_id="test/tiny-w2v", vocab_id="test/symbols", cache_dir=tmp_path, local_files_only=True
+    )
+    em = aligner.emissions(bursts("ab"), SR)
+    assert em.log_probs.shape[-1] == 10 and aligner.vocab.blank_id == 0 and aligner.vocab.encode("a b") == [2, 1, 3]
+
+
+def test_wav2vec_aligner_missing_model_says_how_to_get_it(tmp_path):
+    pytest.importorskip("transformers")
+    with pytest.raises(ModelNotFoundError) as info:
+        Wav2VecAligner(cache_dir=tmp_path, local_files_only=True).load()
+    message = str(info.value)
+    assert "jbetker/wav2vec2-large-robust-ft-libritts-voxpopuli" in message and str(tmp_path) in message
+    assert "HF_HOME" in message and "tortoise-tts models download" in message
+
+
+def test_wav2vec_aligner_unreachable_hub(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("cannot reach the hub")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(ModelNotFoundError, match="could not be downloaded: cannot reach the hub"):
+        Wav2VecAligner(cache_dir=tmp_path).load()
+
+
+def test_wav2vec_aligner_without_transformers(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
+    with pytest.raises(RedactionUnavailableError, match=r"pip install 'tortoise-tts-oneapi\[redaction\]'"):
+        Wav2VecAligner().load()
