@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,6 +33,14 @@ def emissions_for(path: list[int], vocab_size: int, *, peak: float = 0.9) -> tor
     p = torch.full((len(path), vocab_size), (1 - peak) / (vocab_size - 1))
     p[torch.arange(len(path)), torch.tensor(path)] = peak
     return p.log()
+
+
+def path_with(marks: dict[int, int], T: int) -> list[int]:
+    """Blank everywhere except ``marks`` (frame -> token)."""
+    path = [BLANK] * T
+    for frame, token in marks.items():
+        path[frame] = token
+    return path
 
 
 # --- split_redacted ------------------------------------------------------------------------------------------------
@@ -114,14 +124,38 @@ def test_forced_align_edge_cases():
         ctc_forced_align(torch.zeros(3), [1], BLANK)
 
 
-# --- align_characters ----------------------------------------------------------------------------------------------
+def collapse(path) -> list[int]:
+    """CTC's many-to-one map: merge repeats, then drop blanks."""
+    return [tok for i, tok in enumerate(path) if tok != BLANK and (i == 0 or path[i - 1] != tok)]
 
 
-def path_with(marks: dict[int, int], T: int) -> list[int]:
+@pytest.mark.parametrize("seed", range(4))
+def test_forced_align_is_the_best_path(seed):
+    T, V = 6, 4
+    rng = np.random.default_rng(seed)
+    lp = torch.from_numpy(rng.normal(size=(T, V))).log_softmax(-1)
+    targets = [[1, 2], [2, 2], [1, 3, 1], [3]][seed]
+    best = max(
+        sum(lp[t, tok].item() for t, tok in enumerate(path))
+        for path in itertools.product(range(V), repeat=T)
+        if collapse(path) == targets
+    )
+    spans = ctc_forced_align(lp, targets, BLANK)
     path = [BLANK] * T
-    for frame, token in marks.items():
-        path[frame] = token
-    return path
+    for tok, (a, b) in zip(targets, spans.tolist()):
+        path[a : b + 1] = [tok] * (b - a + 1)
+    assert collapse(path) == targets
+    assert sum(lp[t, tok].item() for t, tok in enumerate(path)) == pytest.approx(best)
+
+
+def test_forced_align_long_text():
+    T, L = 1500, 400  # about 30 s of speech: more states than an int8 can index
+    marks = {3 * k + 2: 1 + k % 5 for k in range(L)}
+    spans = ctc_forced_align(emissions_for(path_with(marks, T), 6), list(marks.values()), BLANK)
+    assert spans[:, 0].tolist() == list(marks)
+
+
+# --- align_characters ----------------------------------------------------------------------------------------------
 
 
 def test_align_characters_interpolates_out_of_vocabulary():

@@ -71,12 +71,13 @@ def ctc_forced_align(log_probs: Tensor | np.ndarray, targets: Sequence[int], bla
     path = np.empty(T, dtype=np.int64)  # the state occupied at each frame
     for t in range(T - 1, -1, -1):
         path[t] = s
-        s -= back[t, s]
-    spans = np.empty((L, 2), dtype=np.int64)
-    for k in range(L):
-        frames = np.flatnonzero(path == 2 * k + 1)
-        spans[k] = frames[0], frames[-1]
-    return spans
+        s -= int(back[t, s])
+    on_label = path % 2 == 1  # label states are odd; each label's frames form one run on a valid path
+    frames = np.flatnonzero(on_label)
+    label = (path[frames] - 1) // 2
+    new_run = np.flatnonzero(np.diff(label, prepend=-1))
+    ends = np.append(new_run[1:], frames.size) - 1
+    return np.stack((frames[new_run], frames[ends]), axis=1)
 
 
 def align_characters(log_probs: Tensor | np.ndarray, token_ids: Sequence[int | None], blank: int) -> np.ndarray:

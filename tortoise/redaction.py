@@ -277,11 +277,12 @@ class Wav2VecAligner:
 
     @torch.inference_mode()
     def emissions(self, audio: Tensor, sample_rate: int = 24_000) -> Emissions:
-        """Per-frame CTC log-probabilities (T, V) for a mono clip (S,) at ``sample_rate``."""
+        """Per-frame CTC log-probabilities (T, V) for a clip (..., S) at ``sample_rate`` (channels are averaged)."""
         self.load()
-        x = resample(audio.reshape(-1).to(self.device, torch.float32), sample_rate, MODEL_SAMPLE_RATE)  # (S16,)
-        x = (x - x.mean()) / torch.sqrt(x.var() + 1e-7)  # the model's input normalisation (as the original)
+        x = audio.to(self.device, torch.float32).reshape(-1, audio.shape[-1]).mean(0)  # (S,) mono
+        x = resample(x, sample_rate, MODEL_SAMPLE_RATE)  # (S16,)
         x = torch.nn.functional.pad(x, (0, max(0, self._receptive_field() - x.shape[-1])))  # at least one frame
+        x = (x - x.mean()) / torch.sqrt(x.var() + 1e-7)  # the model's input normalisation (as the original)
         logits = self.model(x[None].to(self.dtype)).logits[0]  # (T, V)
         log_probs = logits.float().log_softmax(-1).cpu()
         return Emissions(log_probs, self.hop_length * sample_rate / MODEL_SAMPLE_RATE)
