@@ -151,3 +151,13 @@ def test_prepared_voice_gets_cached_latents_and_speaks(run, tiny_models, tmp_pat
     assert len(cached) == 1
     code, _, _ = run("In the prepared voice.", "-v", "Grace_Copy", "-o", "g.wav", *FAST)
     assert code == 0 and (tmp_path / "g.wav").is_file()
+
+
+def test_fast_mode_and_streaming_to_a_file(run, tmp_path):
+    code, out, _ = run("Fast and streamed.", "-p", "fast_mode", "-o", "s.wav", "--stream", "--seed", "2")
+    assert code == 0 and "first audio after" in out
+    assert sf.info(str(tmp_path / "s.wav")).frames > 0
+    code, _, _ = run("Fast mode on another preset.", "--mode", "fast", "-o", "f.wav", *FAST)
+    assert code == 0 and (tmp_path / "f.wav").is_file()
+    code, _, err = run("x", "--stream", "-O", "dir", *FAST)
+    assert code == 1 and "--stream" in err

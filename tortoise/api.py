@@ -126,7 +126,7 @@ class TextToSpeech:
         return devices.offload_policy("auto", self.caps, total_model_bytes=total)
 
     @contextlib.contextmanager
-    def _using(self, *names: str) -> Iterator[list[nn.Module]]:
+    def using(self, *names: str) -> Iterator[list[nn.Module]]:
         models = [self.model(n) for n in names]
         with contextlib.ExitStack() as stack:
             offload = self.offload == "models"
@@ -166,16 +166,24 @@ class TextToSpeech:
             if name != RANDOM_VOICE:
                 self.voices.get(name)
 
-    def voice_latents(self, voice: str) -> Latents:
-        """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``."""
+    def voice_latents(self, voice: str, *, diffusion: bool = True) -> Latents:
+        """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``.
+
+        With ``diffusion=False`` (fast mode) the diffusion latent may be left out, so the diffusion model is not
+        needed when the voice's latents are not cached yet.
+        """
         self.check_voice(voice)
         names = [v.strip() for v in voice.split("&") if v.strip()]
         if RANDOM_VOICE in names:
-            with self._using("rlg_auto", "rlg_diffuser") as (rlg_auto, rlg_diffuser):
-                return Latents(rlg_auto.sample(1).float().cpu(), rlg_diffuser.sample(1).float().cpu())
-        return mix([self._one_voice(name) for name in names])
+            with self.using("rlg_auto") as (rlg_auto,):
+                ar = rlg_auto.sample(1).float().cpu()
+            if not diffusion:
+                return Latents(ar, None)
+            with self.using("rlg_diffuser") as (rlg_diffuser,):
+                return Latents(ar, rlg_diffuser.sample(1).float().cpu())
+        return mix([self._one_voice(name, diffusion) for name in names])
 
-    def _one_voice(self, name: str) -> Latents:
+    def _one_voice(self, name: str, diffusion: bool) -> Latents:
         voice = self.voices.get(name)
         if not voice.clips:
             return read_latents_file(voice.latents)
@@ -184,8 +192,11 @@ class TextToSpeech:
         clips = load_clips(voice)
         if cached is not None:
             return Latents(cached.ar, cached.diffusion, tuple(clips))
-        with self._using("autoregressive", "diffusion_decoder") as (ar, diffusion):
-            latents = compute_latents(ar, diffusion, clips)
+        if not diffusion:
+            with self.using("autoregressive") as (ar,):
+                return compute_latents(ar, None, clips)
+        with self.using("autoregressive", "diffusion_decoder") as (ar, diffusion_model):
+            latents = compute_latents(ar, diffusion_model, clips)
         self.latent_cache.put(voice, identity, latents)
         return latents
 
@@ -208,17 +219,18 @@ class TextToSpeech:
         seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
         devices.seed_all(seed)
         timer = _Timer(self.device, progress)
+        fast = options.mode == "fast"
         with timer("conditioning"):
-            latents = self.voice_latents(voice).to(self.device)
+            latents = self.voice_latents(voice, diffusion=not fast).to(self.device)
         text_tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N + 1)
-        with timer("autoregressive"), self._using("autoregressive") as (ar,):
+        with timer("autoregressive"), self.using("autoregressive") as (ar,):
             codes = self._sample_codes(ar, latents.ar, text_tokens, options, timer)
         fixed = candidates.fix_autoregressive_output(codes)
         with timer("clvp"):
             scores = self._rank(text_tokens, fixed, latents, options)
             chosen = candidates.select_best(scores, options.candidates)
         best = fixed[chosen]  # (k, T)
-        with timer("latents"), self._using("autoregressive") as (ar,):
+        with timer("latents"), self.using("autoregressive") as (ar,):
             k = best.shape[0]
             gpt_latents = ar.latents(latents.ar.expand(k, -1), text_tokens.expand(k, -1), best).float()  # (k, T, C)
         audio = []
@@ -226,10 +238,14 @@ class TextToSpeech:
             trimmed = candidates.trim_latents(gpt_latents[i : i + 1], best[i])
             if trimmed.shape[1] == 0:
                 trimmed = gpt_latents[i : i + 1, :1]  # the candidate is all silence: keep one frame
-            with timer("diffusion"), self._using("diffusion_decoder") as (diffusion,):
-                mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
-            with timer("vocoder"), self._using(VOCODER_CHECKPOINTS[options.vocoder]) as (vocoder,):
-                wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
+            if fast:
+                with timer("vocoder"), self.using("hifidecoder") as (hifi,):
+                    wav = hifi.inference(trimmed, latents.ar)
+            else:
+                with timer("diffusion"), self.using("diffusion_decoder") as (diffusion,):
+                    mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
+                with timer("vocoder"), self.using(VOCODER_CHECKPOINTS[options.vocoder]) as (vocoder,):
+                    wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
             audio.append(wav.reshape(-1).float().cpu())
         return GenerationResult(
             audio=audio,
@@ -240,6 +256,34 @@ class TextToSpeech:
             chosen=chosen.tolist(),
             scores=scores.tolist(),
             timings=timer.seconds,
+        )
+
+    def stream(
+        self,
+        text: str,
+        voice: str = RANDOM_VOICE,
+        options: GenerationOptions | None = None,
+        *,
+        chunk_tokens: int = 40,
+        first_chunk_tokens: int = 60,
+        progress: Progress | None = None,
+    ) -> Iterator[Tensor]:
+        """Yield 24 kHz audio chunks (T_i,) as they are ready; long text is split into segments first.
+
+        In fast mode (``options.mode == "fast"``, e.g. the ``fast_mode`` preset) audio starts within a segment,
+        after ``first_chunk_tokens`` autoregressive codes, and follows every ``chunk_tokens`` codes; in standard mode
+        each segment is yielded when it is done. Segment ``i`` uses seed ``seed + i`` (as ``generate_long``).
+        """
+        from .streaming import stream_text
+
+        return stream_text(
+            self,
+            text,
+            voice,
+            options,
+            chunk_tokens=chunk_tokens,
+            first_chunk_tokens=first_chunk_tokens,
+            progress=progress,
         )
 
     def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer) -> Tensor:
@@ -275,10 +319,10 @@ class TextToSpeech:
         use_cvvp = o.cvvp_amount > 0 and latents.clips
         scores = torch.zeros(codes.shape[0])
         if o.cvvp_amount < 1 or not use_cvvp:
-            with self._using("clvp2") as (clvp,):
+            with self.using("clvp2") as (clvp,):
                 scores += (1 - (o.cvvp_amount if use_cvvp else 0)) * _batched(lambda c: clvp.similarity(text, c), codes)
         if use_cvvp:
-            with self._using("cvvp") as (cvvp,):
+            with self.using("cvvp") as (cvvp,):
                 mels = [format_conditioning(c).to(self.device) for c in latents.clips]
                 cv = torch.stack([_batched(lambda c, m=m: cvvp.score(m, c), codes) for m in mels]).mean(0)
                 scores += o.cvvp_amount * cv

@@ -55,7 +55,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 
 def _speak_parser() -> argparse.ArgumentParser:
-    from .options import PRESETS, SAMPLERS, VOCODERS
+    from .options import MODES, PRESETS, SAMPLERS, VOCODERS
 
     p = argparse.ArgumentParser(
         prog="tortoise-tts",
@@ -75,6 +75,8 @@ def _speak_parser() -> argparse.ArgumentParser:
                      "(default ./outputs/<voice>)")
     out.add_argument("-l", "--list-voices", action="store_true", help="list the voices and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--stream", action="store_true", help="with -o: write the audio progressively as it is made "
+                   "(starts within a sentence in fast mode)")
     m = p.add_argument_group("several outputs and long text")
     m.add_argument("--candidates", type=int, help="return the N best candidates (default 1)")
     m.add_argument("--regenerate", help="only regenerate these segments, e.g. '2' or '1,4-5' (others are reused)")
@@ -89,6 +91,7 @@ def _speak_parser() -> argparse.ArgumentParser:
     t.add_argument("--cond-free", action=argparse.BooleanOptionalAction, default=None,
                    help="conditioning-free guidance (on in most presets)")
     t.add_argument("--vocoder", choices=VOCODERS, help="univnet (the original's) or bigvgan (needs its weights)")
+    t.add_argument("--mode", choices=MODES, help="fast: HiFi-GAN decoder, no diffusion (as preset fast_mode)")
     t.add_argument("--length-penalty", type=float, help=argparse.SUPPRESS)  # accepted: it never had an effect
     t.add_argument("--voicefixer", action="store_true", help="post-process with voicefixer (if installed)")
     t.add_argument("--disable-redaction", action="store_true", help="speak [bracketed] text instead of cutting it")
@@ -125,7 +128,8 @@ def _engine(args: argparse.Namespace):
 def _options(args: argparse.Namespace):
     from .options import preset
 
-    overrides = {name: getattr(args, name) for name in (*TUNING, "diffusion_steps", "sampler", "vocoder", "seed")}
+    names = (*TUNING, "diffusion_steps", "sampler", "vocoder", "mode", "seed")
+    overrides = {name: getattr(args, name) for name in names}
     overrides["cond_free"] = args.cond_free
     overrides["candidates"] = args.candidates
     return preset(args.preset, **{k: v for k, v in overrides.items() if v is not None})
@@ -174,6 +178,10 @@ def _speak(args: argparse.Namespace) -> int:
     tts = _engine(args)
     for voice in voices:
         tts.check_voice(voice)  # fail before any work, not once per segment
+    if args.stream:
+        if args.output is None or len(voices) > 1:
+            raise InvalidInputError("--stream writes one file: give -o FILE and one voice")
+        return _stream(tts, text, voices[0], options, args.output)
     status = 0
     with contextlib.ExitStack() as stack:
         for voice in voices:
@@ -204,6 +212,27 @@ def _speak(args: argparse.Namespace) -> int:
             if result.generated and not args.quiet:
                 print_timings(result, Path(final) if args.output else folder / COMBINED)
     return status
+
+
+def _stream(tts, text: str, voice: str, options, output: Path) -> int:
+    """Write chunks to ``output`` as they come (the WAV header is updated after each one)."""
+    import time
+
+    import soundfile as sf
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    start, first, samples = time.perf_counter(), None, 0
+    with sf.SoundFile(output, "w", samplerate=24000, channels=1, subtype="FLOAT") as f:
+        for chunk in tts.stream(text, voice, options):
+            first = first if first is not None else time.perf_counter() - start
+            f.write(chunk.numpy())
+            f.flush()
+            samples += chunk.numel()
+    total = time.perf_counter() - start
+    print(f"{voice}: {output}")
+    print(f"first audio after {first:.2f}s; {samples / 24000:.1f}s of speech in {total:.1f}s "
+          f"(real-time factor {total / max(samples / 24000, 1e-9):.2f})")  # fmt: skip
+    return EXIT_OK
 
 
 def _place_output(result, output: Path, candidates: int, segment_file) -> Path:

@@ -27,14 +27,18 @@ CLIP_WINDOW_SEED = 0  # fixed crop of clips longer than 6 s, so cached latents a
 
 @dataclass(frozen=True)
 class Latents:
-    """A voice's conditioning: ``ar`` (1, C_ar) for the AR model and CVVP, ``diffusion`` (1, 2 C_diff)."""
+    """A voice's conditioning: ``ar`` (1, C_ar) for the AR model and CVVP, ``diffusion`` (1, 2 C_diff).
+
+    ``diffusion`` is None when only the fast (HiFi-GAN) path needs the latents.
+    """
 
     ar: Tensor
-    diffusion: Tensor
+    diffusion: Tensor | None
     clips: tuple[Tensor, ...] = ()  # the 22.05 kHz clips (for CVVP), empty for latent-only or random voices
 
     def to(self, device: torch.device) -> Latents:
-        return Latents(self.ar.to(device), self.diffusion.to(device), self.clips)
+        diffusion = None if self.diffusion is None else self.diffusion.to(device)
+        return Latents(self.ar.to(device), diffusion, self.clips)
 
 
 def mix(latents: list[Latents]) -> Latents:
@@ -42,7 +46,8 @@ def mix(latents: list[Latents]) -> Latents:
     if not latents:
         raise VoiceError("no voice to mix")
     ar = torch.stack([v.ar.float() for v in latents]).mean(0)
-    diffusion = torch.stack([v.diffusion.float() for v in latents]).mean(0)
+    parts = [v.diffusion for v in latents]
+    diffusion = None if any(p is None for p in parts) else torch.stack([p.float() for p in parts]).mean(0)
     return Latents(ar, diffusion, tuple(c for v in latents for c in v.clips))
 
 
@@ -55,17 +60,22 @@ def load_clips(voice: Voice) -> list[Tensor]:
 
 @torch.inference_mode()
 def compute_latents(ar_model, diffusion_model, clips: list[Tensor], *, rng: random.Random | None = None) -> Latents:
-    """Conditioning latents of a list of 22.05 kHz clips (1, T) with the given models (on their device)."""
+    """Conditioning latents of a list of 22.05 kHz clips (1, T) with the given models (on their device).
+
+    ``diffusion_model`` may be None: then only the AR latent is computed (fast mode).
+    """
     if not clips:
         raise VoiceError("a voice needs at least one clip")
     rng = rng or random.Random(CLIP_WINDOW_SEED)
     ar_param = next(ar_model.parameters())
-    diff_param = next(diffusion_model.parameters())
     ar_mels = torch.stack([format_conditioning(c, rng=rng)[0] for c in clips]).unsqueeze(0)  # (1, n, 80, 517)
+    ar = ar_model.get_conditioning(ar_mels.to(ar_param.device, ar_param.dtype)).float().cpu()
+    if diffusion_model is None:
+        return Latents(ar, None, tuple(clips))
+    diff_param = next(diffusion_model.parameters())
     diff_mels = torch.stack([diffusion_conditioning_mel(c)[0] for c in clips]).unsqueeze(0)  # (1, n, 100, 401)
-    ar = ar_model.get_conditioning(ar_mels.to(ar_param.device, ar_param.dtype)).float()
     diffusion = diffusion_model.get_conditioning(diff_mels.to(diff_param.device, diff_param.dtype)).float()
-    return Latents(ar.cpu(), diffusion.cpu(), tuple(clips))
+    return Latents(ar, diffusion.cpu(), tuple(clips))
 
 
 def read_latents_file(path: Path) -> Latents:
@@ -83,6 +93,8 @@ def read_latents_file(path: Path) -> Latents:
 
 
 def write_latents_file(path: Path, latents: Latents) -> Path:
+    if latents.diffusion is None:
+        raise VoiceError("these latents lack the diffusion part; compute them with the diffusion model present")
     return atomic_write(path, lambda tmp: torch.save((latents.ar.cpu(), latents.diffusion.cpu()), tmp))
 
 

@@ -4,7 +4,8 @@ Presets are plain instances; change one with ``dataclasses.replace(PRESETS["fast
 The original TorToiSe's four presets keep its settings (ancestral ``p`` sampler, temperature 0.8, UnivNet). The fast
 fork's presets use its base temperature 0.2 and its samplers; ``ultra_fast`` and ``fast`` are the original's, so the
 fork's presets of those names are offered as ``ultra_fast_fork`` and ``fast_fork`` (named honestly, not silently
-redefined). ``original`` reproduces the original's own ``tts()`` defaults.
+redefined). ``original`` reproduces the original's own ``tts()`` defaults; ``fast_mode`` is the original's api_fast
+(one sample, HiFi-GAN decoder instead of diffusion + vocoder; in that mode the diffusion settings are unused).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .errors import InvalidInputError
 
 SAMPLERS = ("p", "ddim", "dpm++2m", "dpm++2m-sde")
 VOCODERS = ("univnet", "bigvgan")
+MODES = ("standard", "fast")  # fast: GPT latents straight through the HiFi-GAN decoder (no diffusion, no vocoder)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class GenerationOptions:
     cond_free_k: float = 2.0
     diffusion_temperature: float = 1.0
     vocoder: str = "univnet"
+    mode: str = "standard"
     seed: int | None = None  # None: a new random seed, reported in the result
 
 
@@ -66,6 +69,8 @@ PRESETS: dict[str, GenerationOptions] = {
     "fast_old": _preset(96, 80, True, "ddim", FORK_TEMPERATURE),
     # the original tts() called without a preset: 512 samples, 100 p-sampler steps, temperature 0.8, UnivNet
     "original": _preset(512, 100, True, "p", ORIGINAL_TEMPERATURE),
+    # the original's api_fast: one autoregressive sample, decoded by the HiFi-GAN decoder (streams well)
+    "fast_mode": dataclasses.replace(_preset(1, 30, False, "p", ORIGINAL_TEMPERATURE), mode="fast"),
 }
 
 
@@ -92,6 +97,8 @@ def verify(options: GenerationOptions) -> GenerationOptions:
     _range("diffusion_temperature", o.diffusion_temperature, 0.01, 2.0)
     if o.sampler not in SAMPLERS:
         raise InvalidInputError(f"sampler={o.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
+    if o.mode not in MODES:
+        raise InvalidInputError(f"mode={o.mode!r} is unknown; choose one of {', '.join(MODES)}")
     if o.vocoder not in VOCODERS:
         raise InvalidInputError(f"vocoder={o.vocoder!r} is unknown; choose one of {', '.join(VOCODERS)}")
     if o.seed is not None:

@@ -13,7 +13,7 @@ steps. The model is anything with the methods of ``ARModel`` (``tortoise.models.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import torch
@@ -192,6 +192,42 @@ def generate(
     ------
     InvalidInputError for out-of-range settings.
     """
+    chunks, done = [], 0
+    for chunk in generate_chunks(
+        model, cond_latent, text_tokens, num_samples=num_samples, max_tokens=max_tokens, temperature=temperature,
+        top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, generator=generator,
+        stop_check_every=stop_check_every, shifted_positions=shifted_positions,
+    ):  # fmt: skip
+        chunks.append(chunk)
+        done += chunk.shape[1]
+        if progress is not None:
+            progress(done, max_tokens)
+    codes = torch.cat(chunks, dim=1)
+    return torch.nn.functional.pad(codes, (0, max_tokens - codes.shape[1]), value=model.cfg.stop_mel_token)
+
+
+@torch.no_grad()
+def generate_chunks(
+    model: ARModel,
+    cond_latent: Tensor,
+    text_tokens: Tensor,
+    *,
+    num_samples: int,
+    max_tokens: int,
+    temperature: float = 0.8,
+    top_p: float = 0.8,
+    top_k: int = 50,
+    repetition_penalty: float = 2.0,
+    greedy: bool = False,
+    generator: torch.Generator | None = None,
+    stop_check_every: int = 16,
+    shifted_positions: bool = False,
+) -> Iterator[Tensor]:
+    """The codes of :func:`generate` as they are decoded: (B, 1) first, then (B, <= ``stop_check_every``) chunks.
+
+    Ends when every row has stopped (checked once per chunk) or at ``max_tokens``. Used for streaming; the draws and
+    the codes are exactly those of :func:`generate`.
+    """
     cfg = model.cfg
     _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg)
     cond_latent = cond_latent.reshape(1, -1)
@@ -212,24 +248,20 @@ def generate(
     finished = torch.zeros(B, dtype=torch.bool, device=device)
     token = prefill(model, x, seen, **kwargs)
     _record(token, seen, finished, cfg.stop_mel_token)
-    tokens = [token]
-    if progress is not None:
-        progress(1, max_tokens)
+    yield token[:, None]
+    done, last = 1, token
 
     input_pos = torch.tensor([E + 1], device=device)  # cache slot of the first generated code
     mel_pos = torch.tensor([2 if shifted_positions else 1], device=device)
-    while len(tokens) < max_tokens:
-        n = min(stop_check_every, max_tokens - len(tokens))
+    while done < max_tokens:
+        n = min(stop_check_every, max_tokens - done)
         new = decode_n_tokens(
-            model, tokens[-1], input_pos, mel_pos, seen, finished, n, stop_token=cfg.stop_mel_token, **kwargs
+            model, last, input_pos, mel_pos, seen, finished, n, stop_token=cfg.stop_mel_token, **kwargs
         )
-        tokens += new
-        if progress is not None:
-            progress(len(tokens), max_tokens)
+        done, last = done + n, new[-1]
+        yield torch.stack(new, dim=1)
         if bool(finished.all()):  # host sync, once per stop_check_every steps
             break
-    codes = torch.stack(tokens, dim=1)
-    return torch.nn.functional.pad(codes, (0, max_tokens - codes.shape[1]), value=cfg.stop_mel_token)
 
 
 def _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg) -> None:

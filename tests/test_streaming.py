@@ -1,0 +1,70 @@
+"""Fast mode (HiFi-GAN decoder) and streaming: chunks as they are ready, seams cross-faded, same audio at the end."""
+
+from __future__ import annotations
+
+import torch
+
+from tortoise.options import preset
+from tortoise.streaming import CrossFader
+from tortoise.text import split_text
+
+
+def test_crossfader_reassembles_a_stable_signal_exactly():
+    signal = torch.randn(10_000)
+    fader = CrossFader(overlap=256)
+    chunks = [fader.push(signal[:n]) for n in (3000, 5000, 8000)] + [fader.push(signal, final=True)]
+    torch.testing.assert_close(torch.cat(chunks), signal)
+
+
+def test_crossfader_blends_a_changed_seam_linearly():
+    fader = CrossFader(overlap=100)
+    first = fader.push(torch.zeros(1000))
+    assert first.shape[0] == 900  # the last 100 samples are held back
+    second = fader.push(torch.ones(1500), final=True)
+    assert second.shape[0] == 600
+    seam = second[:100]
+    assert seam[0] < 0.05 and seam[-1] > 0.95 and bool((seam[1:] >= seam[:-1]).all())
+    assert bool((second[100:] == 1).all())
+
+
+def _fast(**kw):
+    return preset("fast_mode", **{"seed": 11, "max_mel_tokens": 120, **kw})
+
+
+def test_fast_mode_skips_diffusion_and_clvp(tts_factory):
+    tts = tts_factory()
+    result = tts.tts("A quick one.", "train_grace", _fast())
+    assert result.audio[0].numel() > 0 and torch.isfinite(result.audio[0]).all()
+    assert "diffusion" not in result.timings and "vocoder" in result.timings
+    assert "diffusion_decoder" not in tts._models and "clvp2" not in tts._models
+    assert "hifidecoder" in tts._models
+
+
+def _long_seed(tts, text):
+    """A seed whose sample runs long enough to stream in several chunks (random weights stop at random times)."""
+    for seed in range(40):
+        n = tts.tts(text, "train_grace", _fast(seed=seed)).audio[0].numel()
+        if n >= 30 * 1024:
+            return seed
+    raise AssertionError("no long sample found")
+
+
+def test_stream_yields_early_chunks_that_end_in_the_same_audio(tts_factory):
+    tts = tts_factory()
+    text = "Streaming speech, chunk by chunk."
+    seed = _long_seed(tts, text)
+    whole = tts.tts(text, "train_grace", _fast(seed=seed)).audio[0]
+    chunks = list(tts.stream(text, "train_grace", _fast(seed=seed), chunk_tokens=8, first_chunk_tokens=8))
+    assert len(chunks) >= 3
+    streamed = torch.cat(chunks)
+    assert streamed.shape == whole.shape
+    last = chunks[-1].shape[0]
+    torch.testing.assert_close(streamed[-last + 1024 :], whole[-last + 1024 :])  # after the last seam: identical
+
+
+def test_standard_mode_streams_one_chunk_per_segment(tts_factory):
+    tts = tts_factory()
+    text = "First sentence here. " * 12 + "|And a forced second segment."
+    options = preset("ultra_fast", num_autoregressive_samples=2, diffusion_steps=3, seed=2)
+    chunks = list(tts.stream(text, "random", options))
+    assert len(chunks) == len(split_text(text)) == 3 and all(c.numel() > 0 for c in chunks)

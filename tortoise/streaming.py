@@ -1,0 +1,116 @@
+"""Audio that starts playing early: the fast (HiFi-GAN) path decoded while the autoregressive model still runs.
+
+Every ``chunk_tokens`` new codes (the first time after ``first_chunk_tokens``) the GPT latents of all codes so far are
+vocoded by the HiFi-GAN decoder. The latents are causal, so earlier audio barely changes; the last ``overlap``
+samples of each decode are held back and cross-faded with the next decode, as the original's ``tts_stream`` does.
+The chunks concatenated equal the non-streamed fast-mode audio except inside the cross-faded overlaps.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+from . import candidates, sampling
+
+
+class CrossFader:
+    """Turns successive full decodes of a growing signal into non-overlapping chunks with cross-faded seams."""
+
+    def __init__(self, overlap: int = 1024):
+        self.overlap = overlap
+        self.emitted = 0  # samples handed out so far
+        self.held: Tensor | None = None  # the previous decode's samples just after ``emitted``
+
+    def push(self, wav: Tensor, *, final: bool = False) -> Tensor:
+        """``wav`` (T,) is the whole signal decoded so far; returns the new chunk to play."""
+        end = wav.shape[0] if final else max(wav.shape[0] - self.overlap, self.emitted)
+        chunk = wav[self.emitted : end].clone()
+        if self.held is not None and self.held.numel() and chunk.numel():
+            n = min(self.held.shape[0], chunk.shape[0])
+            fade = torch.linspace(0.0, 1.0, n + 2, device=wav.device, dtype=wav.dtype)[1:-1]
+            chunk[:n] = self.held[:n] * (1 - fade) + chunk[:n] * fade
+        self.held = None if final else wav[end : end + self.overlap].clone()
+        self.emitted = end
+        return chunk
+
+
+@torch.inference_mode()
+def stream_fast_segment(
+    ar,
+    hifi,
+    cond: Tensor,
+    text: Tensor,
+    *,
+    max_tokens: int,
+    sampling_kwargs: dict,
+    chunk_tokens: int = 40,
+    first_chunk_tokens: int = 60,
+    overlap: int = 1024,
+    on_tokens: Callable[[int], None] | None = None,
+) -> Iterator[Tensor]:
+    """Yield 24 kHz audio chunks (T_i,) of one segment: one AR sample, HiFi-GAN decoded as it grows.
+
+    ``cond`` (1, C) voice latent and ``text`` (1, N) token ids on the models' device; ``sampling_kwargs`` are
+    :func:`tortoise.sampling.generate` settings (temperature, top_p, top_k, repetition_penalty).
+    """
+    if chunk_tokens < 1 or first_chunk_tokens < 1:
+        raise ValueError("chunk_tokens and first_chunk_tokens must be >= 1")
+    stop = ar.cfg.stop_mel_token
+    fader = CrossFader(overlap)
+    parts: list[Tensor] = []
+    next_decode = first_chunk_tokens
+    steps = min(chunk_tokens, 16)
+    chunks = sampling.generate_chunks(
+        ar, cond, text, num_samples=1, max_tokens=max_tokens, stop_check_every=steps, **sampling_kwargs
+    )
+    for chunk in chunks:
+        parts.append(chunk)
+        codes = torch.cat(parts, dim=1)  # (1, n)
+        if on_tokens is not None:
+            on_tokens(codes.shape[1])
+        stopped = bool((chunk == stop).any())
+        if not stopped and codes.shape[1] < next_decode and codes.shape[1] < max_tokens:
+            continue
+        if stopped or codes.shape[1] >= max_tokens:
+            break
+        next_decode = codes.shape[1] + chunk_tokens
+        wav = hifi.inference(ar.latents(cond, text, codes).to(cond.dtype), cond)  # partial: no stop yet
+        yield fader.push(wav.reshape(-1).float())
+    codes = torch.cat(parts, dim=1)
+    padded = torch.nn.functional.pad(codes, (0, max_tokens - codes.shape[1]), value=stop)
+    fixed = candidates.fix_autoregressive_output(padded)
+    keep = max(candidates.calm_cutoff(fixed[0]), 1)  # latents are causal: computing only the kept ones is exact
+    wav = hifi.inference(ar.latents(cond, text, fixed[:, :keep]).to(cond.dtype), cond)
+    yield fader.push(wav.reshape(-1).float(), final=True)
+
+
+def stream_text(tts, text: str, voice: str, options, *, chunk_tokens: int, first_chunk_tokens: int, progress=None):
+    """``TextToSpeech.stream``: split ``text``, then stream each segment (see there)."""
+    from dataclasses import replace
+
+    from . import devices
+    from .options import PRESETS, verify
+    from .text import split_text
+
+    options = verify(options or PRESETS["fast_mode"])
+    seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
+    tts.check_voice(voice)
+    for i, segment in enumerate(split_text(text)):
+        if options.mode != "fast":
+            yield tts.tts(segment, voice, replace(options, seed=seed + i), progress=progress).audio[0]
+            continue
+        devices.seed_all(seed + i)
+        latents = tts.voice_latents(voice, diffusion=False).to(tts.device)
+        text_tokens = torch.tensor([tts.tokenizer.encode_for_model(segment)], device=tts.device)
+        kwargs = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        with tts.using("autoregressive", "hifidecoder") as (ar, hifi):
+            cond = latents.ar.to(next(ar.parameters()).dtype)
+            for chunk in stream_fast_segment(
+                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, sampling_kwargs=kwargs,
+                chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens,
+            ):  # fmt: skip
+                yield chunk.cpu()
