@@ -1,46 +1,324 @@
-"""Layout and wiring of the app (``build_app``). Handlers live in ``ui.handlers``; nothing is loaded at import."""
+"""``build_app(engine, settings)``: the tabs (``ui.layout``) wired to the handlers. No model is loaded here.
 
-from __future__ import annotations
+Decisions:
+* Handlers live in ``generate``/``voices_tab``/``history``/``settings_tab`` and take plain values; the small
+  functions here only translate between components and those values, and library errors into ``gr.Error``.
+* This module does not use ``from __future__ import annotations``: Gradio reads ``gr.Request`` annotations at run
+  time to pass the browser tab's session (used to cancel that tab's job).
+* Device work (generate, saving a voice, the device check, downloads) shares ``concurrency_id="gpu"`` with a limit of
+  1: one job at a time, and Gradio shows the others their place in the queue. Light events run unlimited.
+* Everything that depends on disk (voices, models, history, the doctor report) is filled on page load, so a reload
+  shows the current state.
+"""
 
-from dataclasses import dataclass
-from pathlib import Path
+import contextlib
+import random
 
-from . import handlers
+from . import generate, history, layout, settings_tab, voices_tab
+from . import strings as S
+from .engine import Engine
+from .state import Settings
+
+GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
+LIGHT = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
 
 
-@dataclass(frozen=True)
-class AppSettings:
-    models_dir: Path | None = None
-    device: str | None = None
-    voices_dirs: tuple[Path, ...] = ()
-
-
-def build_app(settings: AppSettings):
-    """Build the Blocks app for ``settings``. Returns a ``gr.Blocks`` ready for ``queue().launch()``."""
+@contextlib.contextmanager
+def _library_errors():
+    """Library errors -> an error dialog with the library's message."""
     import gradio as gr
 
-    with gr.Blocks(title="TorToiSe TTS") as app:
-        gr.Markdown("# TorToiSe text-to-speech\nVoice cloning on Intel Arc, NVIDIA, Apple and CPUs.")
-        with gr.Tab("Voices"):
-            voices = gr.Dataframe(
-                headers=["voice", "kind", "clips"],
-                label="Voices",
-                interactive=False,
-                value=handlers.voice_rows(settings),
-            )
-            with gr.Row():
-                pick = gr.Dropdown(choices=handlers.voice_names(settings), label="Listen to a voice", scale=3)
-                refresh = gr.Button("Refresh", scale=1)
-            clip = gr.Audio(label="First clip", interactive=False)
-            pick.change(lambda name: handlers.first_clip(settings, name), pick, clip, api_name=False)
-            refresh.click(
-                lambda: (handlers.voice_rows(settings), gr.update(choices=handlers.voice_names(settings))),
-                outputs=[voices, pick],
-                api_name=False,
-            )
-        with gr.Tab("Settings"):
-            gr.Markdown("### This machine")
-            report = gr.Code(label="tortoise-tts doctor", value=handlers.doctor_text(settings, smoke=False))
-            check = gr.Button("Run the device check")
-            check.click(lambda: handlers.doctor_text(settings, smoke=True), outputs=report, api_name="doctor")
+    from tortoise.errors import TortoiseError
+
+    try:
+        yield
+    except TortoiseError as e:
+        raise gr.Error(str(e)) from e
+
+
+def build_app(engine: Engine, settings: Settings | None = None):
+    """Lay out and wire the app for ``engine``. Returns a ``gr.Blocks``; start it with ``queue().launch()``."""
+    import gradio as gr
+
+    settings = settings or engine.settings
+    with gr.Blocks(title=S.TITLE) as app:
+        gr.Markdown(S.HEADER)
+        last = gr.State(None)
+        with gr.Tabs() as tabs:
+            with gr.Tab(S.TAB_GENERATE, id="generate"):
+                g = layout.generate_tab(gr, settings)
+            with gr.Tab(S.TAB_VOICES, id="voices"):
+                v = layout.voices_tab(gr)
+            with gr.Tab(S.TAB_HISTORY, id="history") as history_tab:
+                h = layout.history_tab(gr)
+            with gr.Tab(S.TAB_SETTINGS, id="settings"):
+                s = layout.settings_tab(gr, settings)
+
+        # ---- shared refreshers ------------------------------------------------------------------------------------
+        def voice_lists():
+            names = voices_tab.voice_choices(engine)
+            return {
+                g["voices"]: gr.update(choices=[*names, "random"]),
+                v["table"]: voices_tab.voice_rows(engine),
+                v["pick"]: gr.update(choices=names),
+            }
+
+        def model_state():
+            banner = settings_tab.missing_banner(engine)
+            return {
+                g["banner"]: gr.update(value=banner, visible=bool(banner)),
+                g["download"]: gr.update(visible=bool(banner)),
+                s["models"]: settings_tab.model_rows(engine),
+            }
+
+        def history_lists():
+            entries = engine.history().entries()
+            return {h["table"]: history.rows(entries), h["pick"]: gr.update(choices=history.choices(entries))}
+
+        voice_outputs = [g["voices"], v["table"], v["pick"]]
+        model_outputs = [g["banner"], g["download"], s["models"]]
+        history_outputs = [h["table"], h["pick"]]
+
+        adv = ["samples", "sampler", "steps", "temperature", "top_p", "repetition_penalty", "cond_free_k", "vocoder"]
+        adv_outputs = [g[k] for k in adv]
+        form_outputs = [s[k] for k in settings_tab.FIELDS]
+
+        def current_settings():
+            """Generate's preset and the Settings form as saved (a reload shows what was saved)."""
+            preset = engine.settings.default_preset
+            out = {g["preset"]: preset, **dict(zip(adv_outputs, on_preset(preset)))}
+            form = settings_tab.form_values(engine.settings)
+            form["device"] = gr.update(choices=settings_tab.device_choices(form["device"]), value=form["device"])
+            return {**out, **{s[k]: form[k] for k in settings_tab.FIELDS}}
+
+        def on_load():
+            return {
+                **current_settings(),
+                **voice_lists(),
+                **model_state(),
+                **history_lists(),
+                s["doctor"]: settings_tab.doctor_text(engine, smoke=False),
+            }
+
+        load_outputs = [*voice_outputs, *model_outputs, *history_outputs, s["doctor"], g["preset"], *adv_outputs]
+        app.load(on_load, outputs=[*load_outputs, *form_outputs], **LIGHT)
+
+        # ---- Generate ---------------------------------------------------------------------------------------------
+        g["text"].change(generate.text_info, g["text"], g["text_info"], trigger_mode="always_last", **LIGHT)
+
+        def on_preset(name):
+            values = generate.preset_values(name)
+            return [values[k] for k in adv]
+
+        # .input, not .change: "reuse these settings" sets the preset too and must not reset the fields it fills
+        g["preset"].input(on_preset, g["preset"], [g[k] for k in adv], **LIGHT)
+        g["refresh"].click(voice_lists, outputs=voice_outputs, **LIGHT)
+
+        def on_random():
+            names = voices_tab.voice_choices(engine)
+            if not names:
+                raise gr.Error("there are no voices yet; make one in the Voices tab")
+            return [random.choice(names)]
+
+        g["random"].click(on_random, outputs=g["voices"], **LIGHT)
+
+        def on_reuse_seed(state):
+            if not state or state.get("seed") is None:
+                gr.Warning(S.NO_LAST_SEED)
+                return gr.update()
+            return state["seed"]
+
+        g["reuse_seed"].click(on_reuse_seed, last, g["seed"], **LIGHT)
+        gen_inputs = {g[name] for name in generate.FIELDS} | {last}
+        named = {"status": g["status"], "combined": g["combined"], "files": g["files"], "timings": g["timings"]}
+        named["last"] = last
+
+        def on_generate(data: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+            values = {name: data[g[name]] for name in generate.FIELDS}
+            for update in generate.stream(engine, values, data[last], request.session_hash, progress):
+                out = {}
+                for key, value in update.items():
+                    if key == "players":
+                        for comp, (label, path) in zip(g["players"], value):
+                            out[comp] = gr.update(value=path, label=label or None, visible=path is not None)
+                    elif key == "files":
+                        out[g["files"]] = gr.update(value=value, visible=bool(value))
+                    else:
+                        out[named[key]] = value
+                yield out
+
+        gen_event = g["generate"].click(
+            on_generate,
+            inputs=gen_inputs,
+            outputs=[*named.values(), *g["players"]],
+            api_name="generate",
+            **GPU,
+        )
+
+        def on_cancel(request: gr.Request):
+            return generate.cancel(engine, request.session_hash)
+
+        g["cancel"].click(on_cancel, outputs=g["status"], cancels=[gen_event], **LIGHT)
+
+        def on_download(progress=gr.Progress()):  # noqa: B008
+            with _library_errors():
+                message = settings_tab.download_missing(engine, progress)
+            gr.Info(message)
+            return {**model_state(), s["models_msg"]: message}
+
+        for button in (g["download"], s["download"]):
+            button.click(on_download, outputs=[*model_outputs, s["models_msg"]], api_visibility="private", **GPU)
+
+        # ---- Voices -----------------------------------------------------------------------------------------------
+        prep_inputs = {v[k] for k in voices_tab.PREP_FIELDS} | {v["files"], v["mic"], v["name"], v["overwrite"]}
+
+        def on_sources(files, mic):
+            names = voices_tab.source_names(files, mic)
+            return gr.update(choices=names, value=names[0] if names else None)
+
+        for comp in (v["files"], v["mic"]):
+            comp.change(on_sources, [v["files"], v["mic"]], v["which"], **LIGHT)
+
+        def on_preview(data: dict):
+            values = {k: data[v[k]] for k in voices_tab.PREP_FIELDS}
+            with _library_errors():
+                return voices_tab.preview(data[v["files"]], data[v["mic"]], data[v["which"]], values)
+
+        v["preview"].click(on_preview, prep_inputs | {v["which"]}, [v["before"], v["after"]], api_visibility="private")
+
+        def prepare(data: dict, save: bool, progress):
+            values = {k: data[v[k]] for k in voices_tab.PREP_FIELDS}
+            with _library_errors():
+                summary, rows, details, _ = voices_tab.prepare(
+                    engine, data[v["files"]], data[v["mic"]], data[v["name"]], values,
+                    save=save, overwrite=bool(data[v["overwrite"]]), progress=progress,
+                )  # fmt: skip
+            out = {v["summary"]: summary, v["clips"]: rows, v["details"]: details}
+            return {**out, **voice_lists()} if save else out
+
+        def on_check(data: dict, progress=gr.Progress()):  # noqa: B008
+            return prepare(data, False, progress)
+
+        def on_save(data: dict, progress=gr.Progress()):  # noqa: B008
+            return prepare(data, True, progress)
+
+        prep_outputs = [v["summary"], v["clips"], v["details"]]
+        v["check"].click(on_check, prep_inputs, prep_outputs, api_visibility="private")
+        v["save"].click(on_save, prep_inputs, [*prep_outputs, *voice_outputs], api_name="prepare_voice", **GPU)
+        v["refresh"].click(voice_lists, outputs=voice_outputs, **LIGHT)
+
+        def on_pick(name):
+            with _library_errors():
+                return voices_tab.first_clip(engine, name), name or ""
+
+        v["pick"].change(on_pick, v["pick"], [v["listen"], v["new_name"]], **LIGHT)
+
+        def on_rename(old, new):
+            if not old:
+                raise gr.Error(S.NO_VOICE)
+            with _library_errors():
+                name = voices_tab.rename(engine, old, new)
+            return {**voice_lists(), v["library_msg"]: S.RENAMED.format(old=old, new=name), v["pick"]: name}
+
+        v["rename"].click(on_rename, [v["pick"], v["new_name"]], [*voice_outputs, v["library_msg"]], **LIGHT)
+
+        def on_delete(name, confirmed):
+            if not name:
+                raise gr.Error(S.NO_VOICE)
+            if not confirmed:
+                raise gr.Error(S.DELETE_CONFIRM_FIRST)
+            with _library_errors():
+                voices_tab.delete(engine, name)
+            lists = voice_lists()
+            lists[v["pick"]] = gr.update(choices=lists[v["pick"]]["choices"], value=None)
+            return {**lists, v["library_msg"]: S.DELETED.format(name=name), v["confirm"]: False}
+
+        v["delete"].click(
+            on_delete, [v["pick"], v["confirm"]], [*voice_outputs, v["library_msg"], v["confirm"]], **LIGHT
+        )
+
+        # ---- History ----------------------------------------------------------------------------------------------
+        history_tab.select(history_lists, outputs=history_outputs, **LIGHT)
+        h["refresh"].click(history_lists, outputs=history_outputs, **LIGHT)
+
+        def on_history_pick(entry_id):
+            entry = engine.history().get(entry_id) if entry_id else None
+            if entry is None:
+                return None, S.HISTORY_EMPTY
+            audio = entry.combined or (entry.files[0] if entry.files else None)
+            return audio, history.details_markdown(entry)
+
+        h["pick"].change(on_history_pick, h["pick"], [h["audio"], h["details"]], **LIGHT)
+        gen_fields = [g[name] for name in generate.FIELDS]
+
+        def fill_generate(values: dict):
+            out = {g[name]: values[name] for name in generate.FIELDS if name in values}
+            gr.Info(S.REUSED)
+            return {**out, tabs: gr.Tabs(selected="generate")}
+
+        def on_reuse(entry_id):
+            entry = engine.history().get(entry_id) if entry_id else None
+            if entry is None:
+                raise gr.Error("pick a generation first")
+            e = entry
+            return fill_generate(generate.reuse_values(e.text, e.voice, e.preset, e.options, e.seed))
+
+        h["reuse"].click(on_reuse, h["pick"], [*gen_fields, tabs], **LIGHT)
+
+        def on_from_file(path):
+            if not path:
+                return {}
+            values = history.reuse_from_file(path)
+            if values is None:
+                raise gr.Error(S.NO_SETTINGS_IN_FILE)
+            return fill_generate(generate.reuse_values(**values))
+
+        h["from_file"].upload(on_from_file, h["from_file"], [*gen_fields, tabs], **LIGHT)
+
+        # ---- Settings ---------------------------------------------------------------------------------------------
+        set_inputs = {s[k] for k in settings_tab.FIELDS}
+
+        def on_save_settings(data: dict):
+            with _library_errors():
+                message = settings_tab.save(engine, {k: data[s[k]] for k in settings_tab.FIELDS})
+            out = engine.settings.resolved_output_dir()
+            if hasattr(app, "allowed_paths") and str(out) not in app.allowed_paths:
+                app.allowed_paths.append(str(out))  # a new output folder must be servable without a restart
+            return {**model_state(), **current_settings(), s["message"]: message}
+
+        s["save"].click(
+            on_save_settings, set_inputs, [*model_outputs, s["message"], g["preset"], *adv_outputs, *form_outputs],
+            api_name="save_settings",
+            concurrency_limit=None,
+        )  # fmt: skip
+
+        def on_unload():
+            engine.free(unload=True)
+            return S.UNLOADED
+
+        s["unload"].click(on_unload, outputs=s["message"], api_visibility="private", **GPU)
+        s["run_doctor"].click(
+            lambda: settings_tab.doctor_text(engine, smoke=True), outputs=s["doctor"], api_name="doctor", **GPU
+        )
+
+        def on_import(folder):
+            with _library_errors():
+                message = settings_tab.import_models(engine, folder)
+            return {**model_state(), s["models_msg"]: message}
+
+        s["import"].click(on_import, s["import_dir"], [*model_outputs, s["models_msg"]], api_visibility="private")
     return app
+
+
+def launch_options(engine: Engine) -> dict:
+    """Theme, CSS and served folders for ``app.launch`` (Gradio 6 takes them there, not in ``Blocks``)."""
+    import gradio as gr
+
+    s = engine.settings
+    served = [s.resolved_output_dir(), engine.library().user_dir, *(engine.library().dirs)]
+    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    return {
+        "theme": theme,
+        "css": layout.CSS,
+        "allowed_paths": sorted({str(p.expanduser().resolve()) for p in served}),
+    }

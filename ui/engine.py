@@ -1,0 +1,218 @@
+"""The app's one pipeline and what goes with it: settings, the GPU lock, running jobs, history.
+
+Decisions:
+* One ``Engine`` per app, made by the launcher and handed to ``build_app``: no module globals. It owns one
+  ``TextToSpeech``, built lazily on the first job (so the app starts without weights and without touching the GPU)
+  and rebuilt when device, precision, batch size, offload, models or voice folders change. Building it loads nothing;
+  models load on first use.
+* One job on the device at a time: Gradio's queue serialises the GPU events (``concurrency_id="gpu"``, limit 1) and
+  shows everyone else their place; ``gpu()`` is a lock behind it for work that outlives a cancelled event.
+* Memory is freed after every job (the device allocator's cache; with "keep models loaded" off, the models too).
+* A running generation is a ``Job`` registered under the browser tab's session; Cancel sets its flag, and the
+  pipeline's progress callback raises ``JobCancelled`` at its next report, so the segments already written stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .state import Settings, save
+
+STAGES = ("conditioning", "autoregressive", "clvp", "latents", "diffusion", "vocoder")
+# rough share of a segment's time per stage, for the overall progress bar
+STAGE_WEIGHTS = {"conditioning": 0.05, "autoregressive": 0.45, "clvp": 0.05, "latents": 0.05, "diffusion": 0.3}
+STAGE_WEIGHTS["vocoder"] = 0.1
+
+
+class JobCancelled(Exception):
+    """The user pressed Cancel."""
+
+
+class Job:
+    """Progress and cancel flag of one generation: stage fractions of the current segment, segment i of n."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.segment, self.segments = 0, 1
+        self.stage: str | None = None
+        self.fractions = dict.fromkeys(STAGES, 0.0)
+        self.started = time.monotonic()
+        self.running = False  # True once the device lock is held
+        self.finished = threading.Event()  # set by the worker when the job ended, however it ended
+        self.outcome = None  # what the worker produced (ui.generate.Outcome), when it ended normally
+
+    def progress(self, stage: str, fraction: float) -> None:
+        """The pipeline's ``progress(stage, fraction)`` callback; raises ``JobCancelled`` once Cancel was pressed."""
+        if self.cancel.is_set():
+            raise JobCancelled
+        self.stage = stage
+        self.fractions[stage] = fraction
+
+    def on_segment(self, index: int, count: int, text: str) -> None:
+        if self.cancel.is_set():
+            raise JobCancelled
+        self.segment, self.segments = index, count
+        self.fractions = dict.fromkeys(STAGES, 0.0)
+
+    def overall(self) -> float:
+        """0..1 over the whole job (segments weigh the same; stages by ``STAGE_WEIGHTS``)."""
+        within = sum(STAGE_WEIGHTS[s] * f for s, f in self.fractions.items())
+        return min(1.0, (self.segment + within) / max(self.segments, 1))
+
+
+class Engine:
+    """Settings, the one ``TextToSpeech``, the device lock, running jobs and the history of one app.
+
+    Parameters
+    ----------
+    settings : the settings to start with (the saved file with command-line overrides applied).
+    config_file : where ``apply`` saves settings (default: ``state.config_path()``).
+    """
+
+    def __init__(self, settings: Settings, *, config_file: Path | None = None):
+        self._settings = settings
+        self.config_file = config_file
+        self._tts = None
+        self._tts_key: tuple | None = None
+        self._gpu = threading.Lock()
+        self._state = threading.Lock()  # guards _tts, _jobs, _histories
+        self._jobs: dict[str, Job] = {}
+        self._histories: dict[Path, object] = {}
+
+    # ---- settings ---------------------------------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def apply(self, new: Settings, *, persist: bool = True) -> tuple[Path | None, bool]:
+        """Use ``new`` from now on (saved first when ``persist``). Returns (saved file, whether the pipeline changes).
+
+        A changed device/precision/models folder drops the current pipeline; the next job builds the new one, so
+        nothing needs a restart.
+        """
+        new.checked()
+        path = save(new, self.config_file) if persist else None
+        with self._state:
+            changed = new.engine_key() != self._settings.engine_key()
+            self._settings = new
+            if changed and self._tts is not None and not self._gpu.locked():
+                self._tts.unload()
+                self._tts, self._tts_key = None, None
+        return path, changed
+
+    # ---- library objects --------------------------------------------------------------------------------------------
+    def library(self):
+        from tortoise.voices import VoiceLibrary
+
+        return VoiceLibrary(extra_dirs=list(self._settings.voices_dirs))
+
+    def tts(self, precision: str | None = None):
+        """The pipeline for the current settings (``precision`` overrides the setting for this job)."""
+        from tortoise.api import TextToSpeech
+
+        s = self._settings
+        precision = precision or s.precision
+        key = (*s.engine_key(), precision)
+        with self._state:
+            if self._tts is None or self._tts_key != key:
+                if self._tts is not None:
+                    self._tts.unload()
+                self._tts = TextToSpeech(
+                    models_dir=s.resolved_models_dir(),
+                    device=s.device_preference,
+                    precision=precision,
+                    batch_size=s.batch_size or None,
+                    offload=s.offload,
+                    voices=self.library(),
+                )
+                self._tts_key = key
+            return self._tts
+
+    def missing_models(self, *, vocoder: str = "univnet") -> list:
+        """``CheckpointStatus`` of every checkpoint a generation needs that is missing or damaged."""
+        from tortoise import weights
+
+        needed = {"bigvgan": "bigvgan_base_24khz_100band"}.get(vocoder)
+        return [
+            st
+            for st in weights.status(self._settings.resolved_models_dir())
+            if (st.checkpoint.required or st.name == needed) and st.state in ("missing", "bad")
+        ]
+
+    def model_identity(self) -> str | None:
+        """What the latent cache is keyed on for the current models, or None without models.
+
+        Uses ``TextToSpeech._model_identity`` (private): the library has no public way to ask whether a voice's
+        latents are cached (requested in the report).
+        """
+        if self.missing_models():
+            return None
+        try:
+            return self.tts()._model_identity()
+        except Exception:  # a bad models folder: "unknown" is the honest answer in a listing
+            return None
+
+    # ---- device work ------------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def gpu(self, job: Job | None = None) -> Iterator[None]:
+        """Hold the device for one job; afterwards free the memory it used."""
+        with self._gpu:
+            if job is not None:
+                if job.cancel.is_set():
+                    raise JobCancelled
+                job.running = True
+            try:
+                yield
+            finally:
+                self.free(unload=not self._settings.keep_models_loaded)
+
+    def free(self, *, unload: bool = True) -> None:
+        """Release device memory: the allocator's cache always, the loaded models when ``unload``."""
+        from tortoise import devices
+
+        tts = self._tts
+        if tts is not None:
+            if unload:
+                tts.unload()
+            else:
+                devices.empty_cache(tts.device)
+        gc.collect()
+
+    # ---- jobs ---------------------------------------------------------------------------------------------------
+    def begin(self, session: str) -> Job:
+        job = Job()
+        with self._state:
+            old = self._jobs.get(session)
+            if old is not None:
+                old.cancel.set()  # one generation per browser tab: a new one replaces a stale one
+            self._jobs[session] = job
+        return job
+
+    def end(self, session: str, job: Job) -> None:
+        with self._state:
+            if self._jobs.get(session) is job:
+                del self._jobs[session]
+
+    def cancel(self, session: str) -> Job | None:
+        """Ask the tab's running generation to stop; returns it (None when none runs)."""
+        with self._state:
+            job = self._jobs.get(session)
+        if job is not None:
+            job.cancel.set()
+        return job
+
+    # ---- history ------------------------------------------------------------------------------------------------
+    def history(self):
+        """The history of the current output folder (one object per folder, so writes are serialised)."""
+        from .history import History
+
+        root = self._settings.resolved_output_dir()
+        with self._state:
+            if root not in self._histories:
+                self._histories[root] = History(root)
+            return self._histories[root]

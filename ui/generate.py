@@ -1,0 +1,371 @@
+"""Generate tab: widget values -> one ``GenerationOptions`` -> ``generate_long`` into a new output folder.
+
+Decisions:
+* Every generation goes through ``tortoise.longform.generate_long``, short text too: one code path, a folder per
+  generation with a file per segment (written as each finishes, so Cancel keeps them), ``combined.wav``, and the
+  settings in every file's metadata. The folder becomes a History entry.
+* The pipeline runs in a worker thread; ``stream`` polls it and yields the per-stage progress display, so the
+  browser sees live bars and Cancel takes effect at the pipeline's next progress report.
+* The preset fills the advanced fields; whatever they show is what runs (``preset(name, **overrides)``), so the
+  settings shown, stored and reused are always the ones used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import strings as S
+from .engine import STAGES, Engine, Job, JobCancelled
+from .history import CANCELLED, DONE, Entry, new_folder
+
+MAX_PLAYERS = 4
+# Generate widgets, by name: what app.py wires and what "reuse these settings" fills.
+FIELDS = (
+    "text", "voices", "preset", "candidates", "seed", "samples", "sampler", "steps",
+    "temperature", "top_p", "repetition_penalty", "cond_free_k", "vocoder", "precision", "voicefixer", "regenerate",
+)  # fmt: skip
+# advanced widget -> GenerationOptions field
+OPTION_FIELDS = {
+    "samples": "num_autoregressive_samples",
+    "candidates": "candidates",
+    "sampler": "sampler",
+    "steps": "diffusion_steps",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "repetition_penalty": "repetition_penalty",
+    "cond_free_k": "cond_free_k",
+    "vocoder": "vocoder",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    text: str
+    voice: str
+    preset: str
+    options: object  # GenerationOptions
+    precision: str | None = None
+    voicefixer: bool = False
+    regenerate: str = ""
+    folder: Path | None = None  # an earlier result's folder (regenerating segments of it)
+
+
+@dataclass
+class Outcome:
+    entry: Entry
+    status: str
+    done: int
+
+
+def voice_spec(selected) -> str:
+    """Dropdown value(s) -> the library's voice string (several are mixed with ``&``)."""
+    names = [selected] if isinstance(selected, str) else list(selected or [])
+    return "&".join(n.strip() for n in names if n and n.strip())
+
+
+def text_info(text: str) -> str:
+    """Character count and the segments the text will be split into (markdown)."""
+    from tortoise.text import split_text
+
+    text = text or ""
+    if not text.strip():
+        return S.TEXT_EMPTY
+    segments = split_text(text)
+    head = S.TEXT_INFO.format(chars=len(text), n=len(segments), s="" if len(segments) == 1 else "s")
+    if len(segments) < 2:
+        return head
+    shown = "\n".join(f"{i}. {html.escape(s[:80])}{'...' if len(s) > 80 else ''}" for i, s in enumerate(segments, 1))
+    return f"{head}:\n\n{shown}"
+
+
+def preset_values(name: str) -> dict:
+    """The advanced fields' values for preset ``name``."""
+    from tortoise.options import PRESETS
+
+    o = PRESETS[name]
+    return {w: getattr(o, f) for w, f in OPTION_FIELDS.items() if w != "candidates"}
+
+
+def make_options(values: dict):
+    """Widget values -> verified ``GenerationOptions`` (raises ``InvalidInputError`` naming the bad value)."""
+    from tortoise.errors import InvalidInputError
+    from tortoise.options import preset
+
+    overrides = {}
+    for widget, field in OPTION_FIELDS.items():
+        v = values.get(widget)
+        if v is None or v == "":
+            continue
+        if field in ("num_autoregressive_samples", "candidates", "diffusion_steps"):
+            if float(v) != int(v):
+                raise InvalidInputError(f"{field}={v!r} must be a whole number")
+            v = int(v)
+        overrides[field] = v
+    seed = values.get("seed")
+    if seed not in (None, ""):
+        if float(seed) != int(seed) or int(seed) < 0:
+            raise InvalidInputError(f"seed={seed!r} must be a whole number >= 0 (or empty for a random one)")
+        overrides["seed"] = int(seed)
+    return preset(values.get("preset") or "fast", **overrides)
+
+
+def make_request(values: dict, last: dict | None = None) -> Request:
+    """Widget values (by ``FIELDS`` name) and the tab's last result -> a ``Request``."""
+    from tortoise.errors import InvalidInputError
+
+    text = (values.get("text") or "").strip()
+    if not text:
+        raise InvalidInputError(S.NO_TEXT)
+    voice = voice_spec(values.get("voices"))
+    if not voice:
+        raise InvalidInputError(S.NO_VOICE)
+    regenerate = (values.get("regenerate") or "").strip()
+    folder = None
+    if regenerate:
+        if not last or not last.get("folder") or not Path(last["folder"]).is_dir():
+            raise InvalidInputError(S.NO_LAST_RESULT)
+        if last.get("text") != text or last.get("voice") != voice:
+            raise InvalidInputError("the text or voice changed since the last result; clear the segment numbers")
+        folder = Path(last["folder"])
+    precision = values.get("precision")
+    return Request(
+        text=text,
+        voice=voice,
+        preset=values.get("preset") or "fast",
+        options=make_options(values),
+        precision=None if precision in (None, "", S.PRECISION_SETTINGS) else precision,
+        voicefixer=bool(values.get("voicefixer")),
+        regenerate=regenerate,
+        folder=folder,
+    )
+
+
+def _seconds(path: Path) -> float:
+    import soundfile as sf
+
+    try:
+        return sf.info(str(path)).duration
+    except Exception:  # a file being replaced: count nothing
+        return 0.0
+
+
+def run(engine: Engine, req: Request, job: Job) -> Outcome:
+    """Generate ``req`` into its folder and record it in the history. Cancelling keeps finished segments.
+
+    Raises ``TortoiseError`` for what the user can fix (missing models, unknown voice, bad text).
+    """
+    from tortoise.errors import ModelNotFoundError
+    from tortoise.longform import COMBINED, PLAN, generate_long, segment_file
+
+    missing = engine.missing_models(vocoder=req.options.vocoder)
+    if missing:
+        names = ", ".join(st.checkpoint.filename for st in missing)
+        raise ModelNotFoundError(
+            f"the model files {names} are missing from {engine.settings.resolved_models_dir()}; download them "
+            "(Generate or Settings tab) or import them from a folder in Settings"
+        )
+    tts = engine.tts(req.precision)
+    tts.check_voice(req.voice)
+    history = engine.history()
+    folder = req.folder or new_folder(history.root, req.voice)
+    status, result = DONE, None
+    try:
+        with engine.gpu(job):
+            result = generate_long(
+                tts,
+                req.text,
+                req.voice,
+                req.options,
+                folder,
+                regenerate=req.regenerate or None,
+                on_segment=job.on_segment,
+                progress=job.progress,
+            )
+    except JobCancelled:
+        status = CANCELLED
+    except BaseException:
+        if req.folder is None and not any(folder.glob("[0-9]*.wav")):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    plan = json.loads((folder / PLAN).read_text()) if (folder / PLAN).is_file() else {"segments": [], "seed": None}
+    n = len(plan["segments"])
+    files = [segment_file(folder, i) for i in range(n)]
+    done = [f for f in files if f.is_file()]
+    if status == CANCELLED and not done and req.folder is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return Outcome(Entry("", "", CANCELLED, req.text, req.voice, folder=str(folder), segments=n), CANCELLED, 0)
+    timings = dict(result.timings) if result else {}
+    generated = sum(_seconds(files[i]) for i in result.generated) if result else 0.0
+    combined = folder / COMBINED
+    entry = Entry(
+        id=folder.name,
+        created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        status=status,
+        text=req.text,
+        voice=req.voice,
+        preset=req.preset,
+        options=dataclasses.asdict(req.options),
+        seed=plan.get("seed"),
+        folder=str(folder),
+        combined=str(combined) if combined.is_file() and status == DONE else None,
+        files=[str(f) for f in done],
+        candidates=[str(p) for c in range(req.options.candidates) if (p := segment_file(folder, 0, c)).is_file()],
+        segments=n,
+        timings=timings,
+        audio_seconds=sum(_seconds(f) for f in done),
+        rtf=(sum(timings.values()) / generated) if generated > 0 else None,
+        device=str(tts.device),
+        precision=str(tts.dtype).replace("torch.", ""),
+        message="; ".join(f"segment {i + 1}: {m}" for i, m in result.failed.items()) if result else "",
+    )
+    history.add(entry)
+    return Outcome(entry, status, len(done))
+
+
+# ---- display ----------------------------------------------------------------------------------------------------
+def stage_html(job: Job | None, note: str = "") -> str:
+    """Per-stage progress bars of the current segment (plain HTML, no scripts)."""
+    rows = []
+    for stage in STAGES:
+        f = job.fractions[stage] if job else 0.0
+        active = " tts-active" if job and job.stage == stage and f < 1 else ""
+        rows.append(
+            f'<div class="tts-stage{active}"><span>{S.STAGE_NAMES[stage]}</span>'
+            f'<progress max="1" value="{f:.3f}"></progress><span>{f * 100:.0f}%</span></div>'
+        )
+    head = f"Segment {job.segment + 1} of {job.segments}" if job and job.running else (note or "")
+    return f'<div class="tts-progress"><div>{html.escape(head)}</div>{"".join(rows)}</div>'
+
+
+def timings_markdown(e: Entry) -> str:
+    if not e.timings and e.status != DONE:
+        return f"**{e.status}** — {len(e.files)} of {e.segments} segment(s) in `{e.folder}`"
+    lines = ["| stage | seconds |", "|---|---|"]
+    lines += [f"| {S.STAGE_NAMES.get(k, k)} | {v:.2f} |" for k, v in e.timings.items()]
+    lines.append(f"| **total** | **{sum(e.timings.values()):.2f}** |")
+    rtf = f"{e.rtf:.2f}" if e.rtf is not None else "-"
+    lines.append(
+        f"\nSpeech: {e.audio_seconds:.1f} s · real-time factor {rtf} (seconds of computing per second of speech; "
+        f"below 1 is faster than real time) · seed {e.seed} · {e.device} {e.precision}\n\nFiles: `{e.folder}`"
+    )
+    if e.message:
+        lines.append(f"\nSkipped: {e.message}")
+    return "\n".join(lines)
+
+
+def players(e: Entry) -> list[tuple[str, str | None]]:
+    """(label, file) for each of the ``MAX_PLAYERS`` players: the candidates of a one-segment text, else segments."""
+    if e.segments <= 1:
+        items = [(S.CANDIDATE.format(i=i + 1), f) for i, f in enumerate(e.candidates)]
+    else:
+        items = [(S.SEGMENT.format(i=i + 1), f) for i, f in enumerate(e.files)]
+    items = items[:MAX_PLAYERS]
+    return items + [("", None)] * (MAX_PLAYERS - len(items))
+
+
+def all_files(e: Entry) -> list[str]:
+    folder = Path(e.folder)
+    return sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def cancel(engine: Engine, session: str, *, wait: float = 10.0) -> str:
+    """Stop the tab's generation; waits a little for it to stop and says what was kept (status HTML)."""
+    job = engine.cancel(session)
+    if job is None:
+        return stage_html(None, S.NOTHING_TO_CANCEL)
+    if not job.finished.wait(wait) or job.outcome is None:
+        return stage_html(None, S.CANCEL_REQUESTED)
+    e = job.outcome.entry
+    return stage_html(None, S.CANCELLED.format(done=job.outcome.done, total=e.segments, folder=e.folder))
+
+
+def reuse_values(text: str, voice: str, preset: str, options: dict, seed) -> dict:
+    """Generate widget values (by ``FIELDS`` name) that repeat a generation's settings."""
+    from tortoise.options import PRESETS
+
+    values = {"text": text, "voices": [v for v in voice.split("&") if v], "seed": seed, "regenerate": ""}
+    values["preset"] = preset if preset in PRESETS else "fast"
+    for widget, field in OPTION_FIELDS.items():
+        if field in options:
+            values[widget] = options[field]
+    return values
+
+
+def last_state(e: Entry) -> dict:
+    """What the tab remembers of its last result (for "reuse last seed" and regenerating segments)."""
+    return {"folder": e.folder, "text": e.text, "voice": e.voice, "seed": e.seed}
+
+
+def stream(
+    engine: Engine,
+    values: dict,
+    last: dict | None,
+    session: str,
+    progress: Callable[..., object] | None = None,
+    *,
+    poll: float = 0.25,
+) -> Iterator[dict]:
+    """Run one generation for a browser tab, yielding display updates by name (status, combined, players, files,
+    timings, last). Library errors become ``gr.Error``; cancelling yields a final status."""
+    import gradio as gr
+
+    from tortoise.errors import TortoiseError
+
+    try:
+        req = make_request(values, last)
+    except TortoiseError as e:
+        raise gr.Error(str(e)) from e
+    if req.voicefixer:
+        gr.Warning(S.VOICEFIXER_MISSING)
+    if "[" in req.text and "]" in req.text:
+        gr.Warning(S.REDACTION_MISSING)
+    job = engine.begin(session)
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["outcome"] = job.outcome = run(engine, req, job)
+        except BaseException as e:  # handed to the generator below
+            box["error"] = e
+        finally:
+            job.finished.set()
+
+    worker = threading.Thread(target=work, name="tortoise-generate", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(poll)
+            note = S.WAITING_GPU if not job.running else ""
+            if progress is not None and job.running:
+                stage = S.STAGE_NAMES.get(job.stage or "", "")
+                progress(job.overall(), desc=f"Segment {job.segment + 1}/{job.segments}: {stage}")
+            yield {"status": stage_html(job, note)}
+    finally:
+        engine.end(session, job)
+    if "error" in box:
+        e = box["error"]
+        if isinstance(e, TortoiseError):
+            raise gr.Error(str(e)) from e
+        raise gr.Error(f"unexpected error ({type(e).__name__}: {e}); see the terminal for details") from e
+    out = box["outcome"]
+    if out.status == CANCELLED:
+        note = S.CANCELLED.format(done=out.done, total=out.entry.segments, folder=out.entry.folder)
+        yield {"status": stage_html(None, note), "timings": note}
+        return
+    e = out.entry
+    yield {
+        "status": stage_html(job, "Done"),
+        "combined": e.combined,
+        "players": players(e),
+        "files": all_files(e),
+        "timings": timings_markdown(e),
+        "last": last_state(e),
+    }
