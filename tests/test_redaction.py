@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from tortoise.redaction import (
     Emissions,
     RedactionUnavailableError,
     Wav2VecAligner,
-    character_starts,
+    character_spans,
     has_redaction,
     redact,
     split_redacted,
@@ -158,21 +159,21 @@ def test_forced_align_long_text():
 # --- align_characters ----------------------------------------------------------------------------------------------
 
 
-def test_align_characters_interpolates_out_of_vocabulary():
-    lp = emissions_for(path_with({2: 1, 8: 2}, 10), 4)
-    assert align_characters(lp, [1, None, None, 2], BLANK).tolist() == [2, 4, 6, 8]
+def test_align_characters_spans_and_out_of_vocabulary():
+    lp = emissions_for(path_with({2: 1, 3: 1, 8: 2}, 10), 4)
+    assert align_characters(lp, [1, None, None, 2], BLANK).tolist() == [[2, 4], [4, 6], [6, 8], [8, 9]]
     lp = emissions_for(path_with({6: 1}, 10), 4)
-    assert align_characters(lp, [None, None, 1], BLANK).tolist() == [0, 3, 6]  # leading: from frame 0
+    assert align_characters(lp, [None, None, 1], BLANK).tolist() == [[0, 3], [3, 6], [6, 7]]  # from frame 0
     lp = emissions_for(path_with({2: 1}, 10), 4)
-    assert align_characters(lp, [1, None], BLANK).tolist() == [2, 6]  # trailing: towards the end
-    assert align_characters(lp, [None] * 5, BLANK).tolist() == [0, 2, 4, 6, 8]  # nothing known: spread
-    assert align_characters(lp, [], BLANK).tolist() == []
+    assert align_characters(lp, [1, None], BLANK).tolist() == [[2, 3], [6, 10]]  # towards the end
+    assert align_characters(lp, [None] * 5, BLANK)[:, 0].tolist() == [0, 2, 4, 6, 8]  # nothing known: spread
+    assert align_characters(lp, [], BLANK).shape == (0, 2)
 
 
 def test_align_characters_too_short_warns_and_spreads():
     with pytest.warns(RuntimeWarning, match="too short"):
-        frames = align_characters(emissions_for([1, 2], 4), [1, 2, 3, 1], BLANK)
-    assert frames.tolist() == [0, 0.5, 1, 1.5]
+        spans = align_characters(emissions_for([1, 2], 4), [1, 2, 3, 1], BLANK)
+    assert spans.tolist() == [[0, 0.5], [0.5, 1], [1, 1.5], [1.5, 2]]
 
 
 # --- vocabulary ----------------------------------------------------------------------------------------------------
@@ -195,78 +196,83 @@ def test_vocab_from_files(tmp_path):
 
 # --- redact with a stub aligner on tone bursts ---------------------------------------------------------------------
 
-SR, HOP, CHAR = 24_000, 480, 4_800  # each character is a 10-frame tone burst
+SR, HOP, CHAR = 24_000, 480, 4_800  # each character is 10 frames: a tone burst, or silence for a space
 LETTERS = "abcdefgh"
 VOCAB = CTCVocab({"<pad>": 0, "|": 1, **{c: i + 2 for i, c in enumerate(LETTERS)}}, blank_id=0)
 
 
+def frequency(c: str) -> float:
+    return 300.0 + 150 * LETTERS.index(c)
+
+
 def bursts(text: str) -> torch.Tensor:
-    """One tone burst per character (its own frequency), back to back: (len(text) * CHAR,)."""
+    """One burst per character, back to back: (len(text) * CHAR,)."""
     t = torch.arange(CHAR) / SR
-    tones = [
-        torch.sin(2 * math.pi * (300 + 150 * (VOCAB.encode(c)[0] or 0)) * t) * torch.hann_window(CHAR) for c in text
-    ]
-    return torch.cat(tones)
+    window = torch.hann_window(CHAR)
+    return torch.cat([torch.sin(2 * math.pi * frequency(c) * t) * window if c in LETTERS else 0 * t for c in text])
 
 
 class StubAligner:
-    """Emits each character of ``spoken`` at the first frame of its burst (blank elsewhere)."""
+    """Knows what ``spoken`` says: letters are emitted on the inner 8 frames of their burst, spaces once mid-pause."""
 
     def __init__(self, spoken: str):
-        self.vocab, self.spoken, self.seen = VOCAB, spoken, []
+        self.vocab, self.spoken = VOCAB, spoken
 
     def emissions(self, audio, sample_rate):
-        assert sample_rate == SR and audio.dim() == 1
-        marks = {k * CHAR // HOP: tok for k, tok in enumerate(VOCAB.encode(self.spoken)) if tok is not None}
+        assert sample_rate == SR
+        marks = {}
+        for k, tok in enumerate(VOCAB.encode(self.spoken)):
+            frames = [10 * k + 5] if self.spoken[k] == " " else range(10 * k + 1, 10 * k + 9)
+            marks.update(dict.fromkeys(frames, tok) if tok is not None else {})
         return Emissions(emissions_for(path_with(marks, audio.shape[-1] // HOP), len(VOCAB.tokens)), HOP)
 
 
-def chars(audio: torch.Tensor, *spans: tuple[int, int]) -> torch.Tensor:
-    return torch.cat([audio[..., a * CHAR : b * CHAR] for a, b in spans], dim=-1)
+def frames(audio: torch.Tensor, *spans: tuple[int, int]) -> torch.Tensor:
+    return torch.cat([audio[..., a * HOP : b * HOP] for a, b in spans], dim=-1)
 
 
 @pytest.mark.parametrize(
     ("text", "kept"),
     [
-        ("ab[cd]ef", [(0, 2), (4, 6)]),
-        ("[ab]cdef", [(2, 6)]),
-        ("abcd[ef]", [(0, 4)]),
-        ("[a]bc[d]ef", [(1, 3), (4, 6)]),
-        ("a[]bcdef", [(0, 6)]),
+        ("ab[cd]ef", [(0, 20), (40, 60)]),  # between letters: halfway between their emissions
+        ("[ab]cdef", [(20, 60)]),
+        ("abcd[ef]", [(0, 40)]),
+        ("[a]bc[d]ef", [(10, 30), (40, 60)]),
+        ("a[]bcdef", [(0, 60)]),
+        ("ab [cd] ef", [(0, 26), (55, 80)]),  # next to a space: where the space was heard, inside the pause
+        ("[ab] cd", [(25, 50)]),
     ],
 )
 def test_redact_cuts_the_bracketed_bursts(text, kept):
     spoken = "".join(s for s, _ in split_redacted(text))
     audio = bursts(spoken)
     out = redact(audio, text, StubAligner(spoken))
-    expected = chars(audio, *kept)
-    assert abs(out.shape[-1] - expected.shape[-1]) <= HOP
-    assert torch.equal(out, expected)
+    assert torch.equal(out, frames(audio, *kept))
 
 
 def test_redact_content_has_no_redacted_tone():
-    audio = bursts("abcdef")
-    out = redact(audio, "ab[cd]ef", StubAligner("abcdef"))
-    spectrum = torch.fft.rfft(out).abs()
-    hz = torch.fft.rfftfreq(out.shape[-1], 1 / SR)
-    power = {c: spectrum[(hz - (300 + 150 * VOCAB.encode(c)[0])).abs() < 20].max().item() for c in "abcdef"}
+    audio = bursts("ab cd ef")
+    out = redact(audio, "ab [cd] ef", StubAligner("ab cd ef"))
+    assert abs(out.shape[-1] - 5 * CHAR) <= HOP  # a, b, e, f and one pause
+    spectrum, hz = torch.fft.rfft(out).abs(), torch.fft.rfftfreq(out.shape[-1], 1 / SR)
+    power = {c: spectrum[(hz - frequency(c)).abs() < 20].max().item() for c in "abcdef"}
     assert min(power[c] for c in "abef") > 50 * max(power["c"], power["d"])
 
 
 def test_redact_whole_text_leading_dims_and_no_brackets():
     audio = bursts("abcd")[None, None]  # (1, 1, S)
     assert redact(audio, "[abcd]", StubAligner("abcd")).shape == (1, 1, 0)
-    assert torch.equal(redact(audio, "a[b]cd", StubAligner("abcd")), chars(audio, (0, 1), (2, 4)))
+    assert torch.equal(redact(audio, "a[b]cd", StubAligner("abcd")), frames(audio, (0, 10), (20, 40)))
     assert redact(audio, "abcd", StubAligner("abcd")) is audio
     empty = torch.zeros(0)
     assert redact(empty, "[a]b", StubAligner("ab")) is empty
 
 
 def test_redact_out_of_vocabulary_boundary_is_interpolated():
-    spoken = "ab%def"  # '%' is not in the vocabulary; it is placed halfway between 'b' and 'd'
+    spoken = "ab%def"  # '%' is not in the vocabulary: it is placed halfway between 'b' and 'd'
     audio = bursts(spoken)
     out = redact(audio, "ab[%d]ef", StubAligner(spoken), cleaner=None)
-    assert torch.equal(out, chars(audio, (0, 2), (4, 6)))
+    assert torch.equal(out, frames(audio, (0, 20), (40, 60)))
 
 
 def test_redact_cleans_each_piece_like_synthesis():
@@ -291,10 +297,29 @@ def test_redact_bad_brackets_fail_before_aligning():
         redact(bursts("ab"), "a [b", Exploding("ab"))
 
 
-def test_character_starts_in_samples():
-    spoken = "abc"
-    starts = character_starts(bursts(spoken), spoken, StubAligner(spoken))
-    assert starts.tolist() == [0, CHAR, 2 * CHAR]
+@pytest.mark.parametrize("seed", range(3))
+def test_redact_never_fails_on_arbitrary_emissions(seed):
+    rng = np.random.default_rng(seed)
+
+    class Noisy:
+        vocab = VOCAB
+
+        def emissions(self, audio, sample_rate):
+            T = int(rng.integers(1, 40))  # sometimes far too few frames for the text
+            return Emissions(torch.from_numpy(rng.normal(size=(T, 10))).log_softmax(-1), audio.shape[-1] / T)
+
+    audio = torch.randn(int(rng.integers(1, 20_000)))
+    text = "".join(rng.choice(list("abcdefgh  %1.,"), size=30))
+    text = f"{text[:5]}[{text[5:12]}]{text[12:20]}[{text[20:]}]"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out = redact(audio, text, Noisy(), cleaner=None)
+    assert out.shape[-1] <= audio.shape[-1]
+
+
+def test_character_spans_in_samples():
+    spans = character_spans(bursts("ab"), "ab", StubAligner("ab"))
+    assert spans.tolist() == [[HOP, 9 * HOP], [11 * HOP, 19 * HOP]]
 
 
 # --- Wav2VecAligner -------------------------------------------------------------------------------------------------

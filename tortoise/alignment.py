@@ -81,12 +81,14 @@ def ctc_forced_align(log_probs: Tensor | np.ndarray, targets: Sequence[int], bla
 
 
 def align_characters(log_probs: Tensor | np.ndarray, token_ids: Sequence[int | None], blank: int) -> np.ndarray:
-    """The frame (fractional where interpolated) at which each character starts.
+    """The frames each character occupies: ``[start, end)``, fractional where interpolated.
 
-    Characters whose id is None (not in the recogniser's vocabulary: digits, symbols) are left out of the forced
-    alignment and placed by linear interpolation between their aligned neighbours (the first character at frame 0
-    at the earliest, the last before the end). When the audio has too few frames for the text, the characters are
-    spread evenly over it with a warning instead of failing.
+    An aligned character's interval is its run on the best CTC path (the blank frames around it belong to no
+    character). Characters whose id is None (not in the recogniser's vocabulary: digits, symbols) are left out of
+    the forced alignment; their start is interpolated linearly between their aligned neighbours' starts (the first
+    character at frame 0 at the earliest, the end of the clip after the last) and they last until the next
+    character's start. When the audio has too few frames for the text, the characters are spread evenly over it
+    with a warning instead of failing.
 
     Parameters
     ----------
@@ -96,10 +98,12 @@ def align_characters(log_probs: Tensor | np.ndarray, token_ids: Sequence[int | N
 
     Returns
     -------
-    (N,) float64 array of non-decreasing frame positions in [0, T].
+    (N, 2) float64 array of ``[start, end)`` frame positions in [0, T]; starts are non-decreasing.
     """
     T = int(log_probs.shape[0])
     N = len(token_ids)
+    if N == 0:
+        return np.zeros((0, 2))
     known = [i for i, tok in enumerate(token_ids) if tok is not None and tok != blank]
     spans = ctc_forced_align(log_probs, [token_ids[i] for i in known], blank)
     if spans is None:
@@ -109,9 +113,12 @@ def align_characters(log_probs: Tensor | np.ndarray, token_ids: Sequence[int | N
             RuntimeWarning,
             stacklevel=2,
         )
-        known, spans = [], np.zeros((0, 2))
+        known, spans = [], np.zeros((0, 2), dtype=np.int64)
     xp, fp = [float(i) for i in known], [float(f) for f in spans[:, 0]]
     if not xp or xp[0] > 0:  # anchor the start: character 0 at frame 0 at the earliest
         xp, fp = [0.0, *xp], [0.0, *fp]
     xp, fp = [*xp, float(N)], [*fp, float(T)]  # a virtual character after the last one, at the end
-    return np.interp(np.arange(N, dtype=np.float64), xp, fp)
+    starts = np.interp(np.arange(N, dtype=np.float64), xp, fp)  # (N,)
+    ends = np.append(starts[1:], float(T))  # unaligned characters last until the next one starts
+    ends[known] = spans[:, 1] + 1
+    return np.stack((starts, ends), axis=1)

@@ -179,8 +179,8 @@ class Wav2VecAligner:
 
     device: torch.device | str | None = None
     dtype: torch.dtype = torch.float32
-    model: torch.nn.Module | None = None
-    vocab: CTCVocab | None = None
+    model: torch.nn.Module | None = field(default=None, repr=False)
+    vocab: CTCVocab | None = field(default=None, repr=False)
     model_id: str = MODEL_ID
     vocab_id: str = VOCAB_ID
     cache_dir: str | Path | None = None
@@ -291,13 +291,29 @@ class Wav2VecAligner:
 # --- redaction -----------------------------------------------------------------------------------------------------
 
 
-def character_starts(audio: Tensor, text: str, aligner: Aligner, *, sample_rate: int = 24_000) -> np.ndarray:
-    """The sample index at which each character of ``text`` starts in ``audio`` (..., S): (len(text),) int64."""
-    n = audio.shape[-1]
-    mono = audio.reshape(-1, n).mean(0) if audio.dim() > 1 else audio  # (S,)
-    em = aligner.emissions(mono, sample_rate)
-    frames = align_characters(em.log_probs, aligner.vocab.encode(text), aligner.vocab.blank_id)
-    return np.clip(np.round(frames * em.samples_per_frame), 0, n).astype(np.int64)
+def character_spans(audio: Tensor, text: str, aligner: Aligner, *, sample_rate: int = 24_000) -> np.ndarray:
+    """Where each character of ``text`` is spoken in ``audio`` (..., S): (len(text), 2) ``[start, end)`` samples."""
+    em = aligner.emissions(audio, sample_rate)  # first: a lazy aligner has its vocabulary only once loaded
+    spans = align_characters(em.log_probs, aligner.vocab.encode(text), aligner.vocab.blank_id)  # (N, 2) frames
+    return np.clip(np.round(spans * em.samples_per_frame), 0, audio.shape[-1]).astype(np.int64)
+
+
+def _cut_points(text: str, spans: np.ndarray, n: int) -> np.ndarray:
+    """Sample index of the cut before each character (and after the last): (len(text) + 1,), non-decreasing.
+
+    Next to a space the cut goes where the recogniser put the space (in the pause between the words); between two
+    other characters, in the middle of the blank frames that separate them.
+    """
+    cuts = np.empty(len(text) + 1, dtype=np.int64)
+    cuts[0], cuts[-1] = 0, n
+    for k in range(1, len(text)):
+        if text[k].isspace():
+            cuts[k] = spans[k, 0]
+        elif text[k - 1].isspace():
+            cuts[k] = spans[k - 1, 1]
+        else:
+            cuts[k] = (spans[k - 1, 1] + spans[k, 0]) // 2
+    return np.maximum.accumulate(cuts)
 
 
 def redact(
@@ -320,9 +336,9 @@ def redact(
 
     Returns
     -------
-    (..., S') waveform: the kept pieces joined. A kept piece runs from the start of its first character (or the start
-    of the clip) to the start of the next piece's first character (or the end of the clip), so pauses before a
-    redacted piece are kept and the redacted piece's own pauses go with it. Unchanged when nothing is bracketed.
+    (..., S') waveform: the kept pieces joined; the first kept piece starts at the start of the clip if it is first,
+    the last one ends at its end. Cuts next to a space fall where the recogniser heard the space (in the pause
+    between words), other cuts halfway between the two characters. Unchanged when nothing is bracketed.
 
     Raises
     ------
@@ -336,12 +352,10 @@ def redact(
         segments = [(cleaner(s), redacted) for s, redacted in segments]
     bare = "".join(s for s, _ in segments)
     n = audio.shape[-1]
-    starts = np.append(character_starts(audio, bare, aligner, sample_rate=sample_rate), n)  # (N + 1,)
+    cuts = _cut_points(bare, character_spans(audio, bare, aligner, sample_rate=sample_rate), n)  # (N + 1,)
     kept, pos = [], 0
     for piece, redacted in segments:
-        a, b = pos, pos + len(piece)
-        pos = b
         if not redacted:
-            lo, hi = (0 if a == 0 else int(starts[a])), (n if b == len(bare) else int(starts[b]))
-            kept.append(audio[..., lo:hi])
+            kept.append(audio[..., int(cuts[pos]) : int(cuts[pos + len(piece)])])
+        pos += len(piece)
     return torch.cat(kept, dim=-1) if kept else audio[..., :0]
