@@ -138,7 +138,9 @@ class Aligner(Protocol):
 
     vocab: CTCVocab
 
-    def emissions(self, audio: Tensor, sample_rate: int) -> Emissions: ...
+    def emissions(self, audio: Tensor, sample_rate: int) -> Emissions:
+        """Log-probabilities for ``audio`` (..., S) at ``sample_rate``; loads the recogniser if needed."""
+        ...
 
 
 def _hub_file(repo_id: str, names: Sequence[str], *, cache_dir, local_files_only: bool) -> str | None:
@@ -336,14 +338,16 @@ def redact(
 
     Returns
     -------
-    (..., S') waveform: the kept pieces joined; the first kept piece starts at the start of the clip if it is first,
-    the last one ends at its end. Cuts next to a space fall where the recogniser heard the space (in the pause
+    (..., S') waveform: the kept pieces joined (a kept piece that opens the text starts at sample 0, one that closes it
+    ends at the last sample). Cuts next to a space fall where the recogniser heard the space (in the pause
     between words), other cuts halfway between the two characters. Unchanged when nothing is bracketed.
 
     Raises
     ------
     InvalidInputError
-        For nested or unbalanced brackets.
+        For nested or unbalanced brackets (before the aligner is used).
+    RedactionUnavailableError, ModelNotFoundError, CheckpointError
+        From :meth:`Wav2VecAligner.load` when transformers or the model is missing or unusable.
     """
     segments = split_redacted(text)
     if not any(redacted for _, redacted in segments) or audio.shape[-1] == 0:
