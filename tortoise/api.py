@@ -24,6 +24,8 @@ from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix
 from .diffusion import decode_mel, output_length
 from .errors import InvalidInputError, VoiceError
 from .options import PRESETS, GenerationOptions, verify
+from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
+from .redaction import has_redaction, redact
 from .text import TextTokenizer
 from .voices import RANDOM_VOICE, VoiceLibrary
 
@@ -70,6 +72,9 @@ class TextToSpeech:
     checkpoints : replacement files for fine-tuned models, e.g. ``{"autoregressive": Path("my_ar.pth")}``.
     voices : the voice library (default: user, extra and built-in voices).
     latent_cache : where conditioning latents are cached (default ``~/.cache/tortoise/latents``).
+    enable_redaction : cut the audio of ``[bracketed]`` text (a prompt that sets the tone but is not spoken), with
+        the wav2vec2 aligner (its weights are read from the Hugging Face cache).
+    aligner : the redaction aligner to use (default: a ``Wav2VecAligner`` made on first use).
     """
 
     def __init__(
@@ -83,6 +88,8 @@ class TextToSpeech:
         checkpoints: dict[str, str | Path] | None = None,
         voices: VoiceLibrary | None = None,
         latent_cache: LatentCache | None = None,
+        enable_redaction: bool = True,
+        aligner=None,
     ):
         from .weights import resolve_models_dir
 
@@ -101,6 +108,8 @@ class TextToSpeech:
         self.voices = voices or VoiceLibrary()
         self.latent_cache = latent_cache or LatentCache()
         self.tokenizer = TextTokenizer()
+        self.enable_redaction = enable_redaction
+        self._aligner = aligner
         self._models: dict[str, nn.Module] = {}
 
     # ---- models -------------------------------------------------------------------------------------------------
@@ -216,6 +225,9 @@ class TextToSpeech:
         """
         options = verify(options or PRESETS["fast"])
         ids = self.tokenizer.encode_for_model(text)
+        redacting = self.enable_redaction and has_redaction(text)  # raises on unbalanced brackets, before any work
+        if options.voicefixer and not voicefixer_available():
+            raise VoiceFixerUnavailableError("voicefixer is not installed: pip install voicefixer (or turn it off)")
         seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
         devices.seed_all(seed)
         timer = _Timer(self.device, progress)
@@ -246,7 +258,7 @@ class TextToSpeech:
                     mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
                 with timer("vocoder"), self.using(VOCODER_CHECKPOINTS[options.vocoder]) as (vocoder,):
                     wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
-            audio.append(wav.reshape(-1).float().cpu())
+            audio.append(self._postprocess(wav.reshape(-1).float(), text, redacting, options, timer))
         return GenerationResult(
             audio=audio,
             seed=seed,
@@ -285,6 +297,23 @@ class TextToSpeech:
             first_chunk_tokens=first_chunk_tokens,
             progress=progress,
         )
+
+    def _postprocess(self, wav: Tensor, text: str, redacting: bool, o: GenerationOptions, timer) -> Tensor:
+        if redacting:
+            with timer("redaction"):
+                wav = redact(wav, text, self.aligner())
+        if o.voicefixer:
+            with timer("voicefixer"):
+                wav = torch.as_tensor(apply_voicefixer(wav.cpu(), OUTPUT_SAMPLE_RATE, device=self.device)[0])
+        return wav.cpu()
+
+    def aligner(self):
+        """The redaction aligner, made (and its model loaded) on first use."""
+        if self._aligner is None:
+            from .redaction import Wav2VecAligner
+
+            self._aligner = Wav2VecAligner(device=self.device)
+        return self._aligner
 
     def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer) -> Tensor:
         total = o.num_autoregressive_samples

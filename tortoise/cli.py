@@ -122,6 +122,7 @@ def _engine(args: argparse.Namespace):
         offload=args.offload,
         checkpoints=checkpoints,
         voices=VoiceLibrary(extra_dirs=extra),
+        enable_redaction=not getattr(args, "disable_redaction", False),
     )
 
 
@@ -132,6 +133,7 @@ def _options(args: argparse.Namespace):
     overrides = {name: getattr(args, name) for name in names}
     overrides["cond_free"] = args.cond_free
     overrides["candidates"] = args.candidates
+    overrides["voicefixer"] = True if getattr(args, "voicefixer", False) else None
     return preset(args.preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -163,8 +165,6 @@ def _speak(args: argparse.Namespace) -> int:
 
     if args.list_voices:
         return _voices_list(args)
-    if args.voicefixer:
-        raise InvalidInputError("voicefixer post-processing is not wired up yet in this version; run without it")
     if args.length_penalty is not None:
         warnings.warn("--length-penalty has no effect (it never had one in TorToiSe's sampling)", stacklevel=1)
     text = _read_text(args)
@@ -173,8 +173,6 @@ def _speak(args: argparse.Namespace) -> int:
     voices = [v.strip() for v in args.voice.split(",") if v.strip()]
     if args.output is not None and len(voices) > 1:
         raise InvalidInputError("several voices make several outputs: use -O/--output-dir instead of -o")
-    if "[" in text and not args.disable_redaction:
-        warnings.warn("redaction of [bracketed] text is not available yet: it will be spoken", stacklevel=1)
     tts = _engine(args)
     for voice in voices:
         tts.check_voice(voice)  # fail before any work, not once per segment

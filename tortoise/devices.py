@@ -204,6 +204,11 @@ def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCon
         return contextlib.nullcontext()
 
 
+def is_cuda(device: torch.device) -> bool:
+    """For third-party APIs that only know "CUDA or not" (e.g. voicefixer's ``cuda=`` flag)."""
+    return torch.device(device).type == "cuda"
+
+
 def synchronize(device: torch.device) -> None:
     backend = _backend(device.type)
     if backend is not None and hasattr(backend, "synchronize") and is_available(device.type):

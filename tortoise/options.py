@@ -39,6 +39,7 @@ class GenerationOptions:
     diffusion_temperature: float = 1.0
     vocoder: str = "univnet"
     mode: str = "standard"
+    voicefixer: bool = False  # restore the output with voicefixer (optional package; 24 kHz out)
     seed: int | None = None  # None: a new random seed, reported in the result
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import devices
 from .audio_io import resample_hq
 from .errors import TortoiseError
 
@@ -97,7 +98,7 @@ def apply_voicefixer(
         raise ValueError(f"mode={mode} must be 0, 1 or 2")
     restorer = _restorer(module if module is not None else _import_voicefixer())
     device = torch.device(device or "cpu")
-    if device.type not in ("cpu", "cuda"):
+    if device.type != "cpu" and not devices.is_cuda(device):
         warnings.warn(f"VoiceFixer runs on CUDA or the CPU only, not {device.type}; using the CPU", stacklevel=2)
     is_tensor = isinstance(audio, Tensor)
     x = audio.detach().to("cpu", torch.float32).numpy() if is_tensor else np.asarray(audio, dtype=np.float32)
@@ -105,7 +106,7 @@ def apply_voicefixer(
     if x.size != shape[-1]:
         raise ValueError(f"apply_voicefixer takes mono audio (..., S) with leading dims of 1, got shape {shape}")
     wav = resample_hq(x.reshape(-1), sample_rate, VOICEFIXER_SAMPLE_RATE)  # (S44,)
-    restored = restorer.restore_inmem(np.ascontiguousarray(wav), cuda=device.type == "cuda", mode=mode)
+    restored = restorer.restore_inmem(np.ascontiguousarray(wav), cuda=devices.is_cuda(device), mode=mode)
     restored = np.asarray(restored, dtype=np.float32).reshape(-1)  # VoiceFixer returns (1, S44)
     out = np.clip(resample_hq(restored, VOICEFIXER_SAMPLE_RATE, target_sample_rate), -1.0, 1.0)
     out = out.reshape(*shape[:-1], -1)
