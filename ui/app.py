@@ -92,9 +92,12 @@ def build_app(engine: Engine, settings: Settings | None = None):
             return {**out, **{s[k]: form[k] for k in settings_tab.FIELDS}}
 
         def on_load():
+            voices = voice_lists()
+            names = voices_tab.voice_choices(engine)
+            voices[g["voices"]] = gr.update(choices=[*names, "random"], value=names[:1])  # a voice ready to go
             return {
                 **current_settings(),
-                **voice_lists(),
+                **voices,
                 **model_state(),
                 **history_lists(),
                 s["doctor"]: settings_tab.doctor_text(engine, smoke=False),

@@ -110,9 +110,9 @@ def make_options(values: dict):
             v = int(v)
         overrides[field] = v
     seed = values.get("seed")
-    if seed not in (None, ""):
+    if seed not in (None, "") and float(seed) != -1:  # -1 or empty: a new random seed
         if float(seed) != int(seed) or int(seed) < 0:
-            raise InvalidInputError(f"seed={seed!r} must be a whole number >= 0 (or empty for a random one)")
+            raise InvalidInputError(f"seed={seed!r} must be a whole number >= 0 (or -1 for a random one)")
         overrides["seed"] = int(seed)
     return preset(values.get("preset") or "fast", **overrides)
 

@@ -43,7 +43,9 @@ def generate_tab(gr, settings: Settings) -> dict:
             )  # fmt: skip
             c["candidates"] = gr.Slider(1, 4, value=1, step=1, label=S.CANDIDATES, info=S.CANDIDATES_HELP)
             with gr.Row():
-                c["seed"] = gr.Number(label=S.SEED, info=S.SEED_HELP, precision=0, elem_id="gen-seed", scale=3)
+                c["seed"] = gr.Number(
+                    -1, label=S.SEED, info=S.SEED_HELP, precision=0, minimum=-1, elem_id="gen-seed", scale=3
+                )
                 c["reuse_seed"] = gr.Button(S.REUSE_SEED, size="sm", scale=1, elem_id="gen-reuse-seed")
     with gr.Accordion(S.ADVANCED, open=False, elem_id="gen-advanced"):
         with gr.Row():

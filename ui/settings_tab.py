@@ -41,7 +41,7 @@ def model_rows(engine: Engine) -> list[list]:
     for st in weights.status(engine.settings.resolved_models_dir()):
         cp = st.checkpoint
         size = f"{(st.size or cp.size) / 1e6:.0f}"
-        rows.append([cp.name, cp.filename, st.state, size, "yes" if cp.required else "", cp.purpose])
+        rows.append([cp.name, st.state, size, "yes" if cp.required else "", cp.purpose])
     return rows
 
 

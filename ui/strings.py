@@ -30,7 +30,7 @@ PRESET_HELP = "Speed against quality. ultra_fast is for trying things out; stand
 CANDIDATES = "Candidates"
 CANDIDATES_HELP = "How many of the best takes to keep and play (each costs a diffusion run)."
 SEED = "Seed"
-SEED_HELP = "0 = a new random seed each time. The same seed and settings give the same audio."
+SEED_HELP = "-1 = a new random seed each time. The same seed and settings give the same audio."
 REUSE_SEED = "Reuse last seed"
 ADVANCED = "Advanced options"
 SAMPLES = "Autoregressive samples"
@@ -151,7 +151,7 @@ OFFLOAD_HELP = "auto decides from memory; models = move each model to the GPU on
 KEEP_LOADED = "Keep models loaded between jobs (faster; off frees memory after every job)"
 MODELS_DIR = "Models folder"
 MODELS_DIR_HELP = "Empty = the default ({default})."
-MODEL_HEADERS = ["model", "file", "state", "size (MB)", "needed", "purpose"]
+MODEL_HEADERS = ["model", "state", "MB", "needed", "purpose"]
 MODELS_TABLE = "Model files"
 DOWNLOAD_MISSING = "Download missing models"
 IMPORT_FROM = "Import model files from a folder"
