@@ -128,8 +128,10 @@ def main() -> None:
 def report(args, info, bw, loads, runs, sides) -> None:
     print(f"# Autoregressive decode, real size, {args.tokens} codes/row, medians of {args.repeats} runs")
     print(f"machine: {info}")
-    print(f"memory bandwidth (median of {args.repeats + 1} measurements): copy {bw['copy_gbps']:.1f} GB/s "
-          f"(read+write), read {bw['read_gbps']:.1f} GB/s, gemv {bw['gemv_gbps']:.1f} GB/s\n")
+    print(
+        f"memory bandwidth (median of {args.repeats + 1} measurements): copy {bw['copy_gbps']:.1f} GB/s "
+        f"(read+write), read {bw['read_gbps']:.1f} GB/s, gemv {bw['gemv_gbps']:.1f} GB/s\n"
+    )
     headers = ["dtype", "batch", "ours ms/step", "ours prefill s"]
     if "ref" in sides:
         headers += ["ref ms/step", "ref prefill s", "ref/ours (step)"]

@@ -136,8 +136,10 @@ def main() -> None:
             w.close()
     info["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     audio_s = L * 256 / 24000
-    print(f"# Diffusion decoder (p sampler) and UnivNet vocoder, real size, L = {L} mel frames ({audio_s:.2f} s of "
-          f"audio, {args.codes} AR codes), {args.steps} steps a run, medians of {args.repeats} runs")
+    print(
+        f"# Diffusion decoder (p sampler) and UnivNet vocoder, real size, L = {L} mel frames ({audio_s:.2f} s of "
+        f"audio, {args.codes} AR codes), {args.steps} steps a run, medians of {args.repeats} runs"
+    )
     print(f"machine: {info}\n")
     sides = list(workers)
     headers = ["dtype", "cond_free", "ours ms/step"] + (["ref ms/step", "ref/ours"] if "ref" in sides else [])

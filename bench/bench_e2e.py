@@ -104,11 +104,13 @@ def main() -> None:
 
 
 def report(args, info, runs, sides) -> None:
-    print(f"# End to end, ultra_fast, {args.tokens} AR codes per sample (fixed), 16 samples in one batch, "
-          f"30 diffusion steps; seconds, medians of {args.repeats} runs")
+    print(
+        f"# End to end, ultra_fast, {args.tokens} AR codes per sample (fixed), 16 samples in one batch, "
+        f"30 diffusion steps; seconds, medians of {args.repeats} runs"
+    )
     print(f'text: "{common.SENTENCE}" ({len(common.SENTENCE)} characters)')
     print(f"machine: {info}\n")
-    stages = STAGES + ["other", "total"]
+    stages = [*STAGES, "other", "total"]
     summary = {}
     for d in args.dtypes:
         cols = {}

@@ -12,6 +12,7 @@ reference prints progress to stdout) goes to stderr.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import platform
@@ -100,7 +101,7 @@ def median(xs: list[float]) -> float:
 def step_times(calls: list[float], end: float) -> tuple[float, list[float]]:
     """Start times of a decoder's forward calls (prefill first) + the end time -> (prefill s, per-step s list)."""
     marks = [*calls, end]
-    return marks[1] - marks[0], [b - a for a, b in zip(marks[1:-1], marks[2:])]
+    return marks[1] - marks[0], [b - a for a, b in itertools.pairwise(marks[1:])]
 
 
 class CallClock:

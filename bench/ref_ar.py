@@ -2,10 +2,11 @@
 
 Runs inside the reference venv WITHOUT our repo on the path (``import tortoise`` is the reference). Builds the model
 with the constructor arguments the reference's ``TextToSpeech`` uses, loads the same ``autoregressive.pth`` our side
-loads, and decodes with ``inference_speech`` exactly as the reference's ``tts()`` calls it. bf16: the reference has
-no CPU reduced-precision path (its ``half`` is CUDA fp16 autocast), so its weights (not its LayerNorms) are cast to bfloat16 and it runs
-under ``torch.autocast("cpu", bfloat16)`` (needed: its GPT-2 adds float32 zero position embeddings, and autocast
-keeps the LayerNorms in float32), the same mechanism its ``half`` uses on CUDA, without per-step weight casts.
+loads, and decodes with ``inference_speech`` exactly as the reference's ``tts()`` calls it.
+
+bf16: the reference has no CPU reduced-precision path (its ``half`` is CUDA fp16 autocast). Its weights, except the
+LayerNorms, are cast to bfloat16 and it runs under ``torch.autocast("cpu", bfloat16)``: the mechanism its ``half``
+uses on CUDA, without per-step weight casts (see ``common.reference_to_bf16``).
 """
 
 from __future__ import annotations

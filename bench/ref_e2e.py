@@ -64,8 +64,8 @@ def main() -> None:
         seconds.clear()
         cond = (latents[0].to(torch.bfloat16) if state["bf16"] else latents[0], latents[1])
         t = time.perf_counter()
-        wav = tts.tts_with_preset(common.SENTENCE, preset="ultra_fast", conditioning_latents=cond,
-                                  max_mel_tokens=req["tokens"], use_deterministic_seed=req["seed"], verbose=False)  # fmt: skip
+        settings = dict(max_mel_tokens=req["tokens"], use_deterministic_seed=req["seed"], verbose=False)
+        wav = tts.tts_with_preset(common.SENTENCE, preset="ultra_fast", conditioning_latents=cond, **settings)
         total = time.perf_counter() - t
         return {"total_s": total, "stages": dict(seconds), "audio_s": wav.shape[-1] / 24000}
 
