@@ -1,0 +1,50 @@
+"""The app factory and launcher: no side effects on import, builds without weights, safe defaults, API names."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ui.launch import parse_args, settings_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_loads_nothing():
+    code = "import sys, ui, ui.launch; print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_launcher_defaults_are_safe(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    args = parse_args([])
+    assert args.host == "127.0.0.1" and not args.share and args.port == 7860 and not args.no_browser
+    settings, notes = settings_for(parse_args(["--models-dir", str(tmp_path / "m"), "--device", "cpu"]))
+    assert settings.models_dir == str(tmp_path / "m") and settings.device == "cpu" and notes == []
+
+
+def test_build_app_without_weights(tmp_path, monkeypatch):
+    gr = pytest.importorskip("gradio")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    from ui import build_app
+    from ui.app import launch_options
+    from ui.engine import Engine
+    from ui.state import Settings
+
+    engine = Engine(Settings(models_dir=str(tmp_path / "no-models"), device="cpu"))
+    app = build_app(engine)
+    assert isinstance(app, gr.Blocks)
+    names = {d.api_name for d in app.fns.values() if d.api_name}
+    assert {"generate", "prepare_voice", "save_settings", "doctor"} <= names
+    gpu = [d for d in app.fns.values() if d.api_name in ("generate", "prepare_voice", "doctor")]
+    assert all(d.concurrency_id == "gpu" and d.concurrency_limit == 1 for d in gpu), "one device job at a time"
+    assert engine._tts is None, "building the app builds no pipeline"
+    options = launch_options(engine)
+    assert str((tmp_path / "data" / "tortoise-tts" / "outputs").resolve()) in options["allowed_paths"]
+    assert not (tmp_path / "config").exists(), "building the app writes nothing"

@@ -1,0 +1,194 @@
+"""Generate tab handlers on the tiny random-weight models: text -> audio through the real pipeline, history,
+cancel, regenerate, missing models, and the widget -> options mapping."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+pytest.importorskip("gradio")
+
+from tortoise.audio_io import read_metadata
+from tortoise.errors import InvalidInputError
+from ui import generate
+from ui.engine import Engine, Job
+from ui.history import CANCELLED, DONE
+from ui.state import Settings
+
+LONG = (
+    "The first sentence of this text is long enough to need a segment of its own, because it keeps going on and on "
+    "about nothing much at all, well past the split length. "
+    "The second sentence is also quite long and it too goes on for a while so that the splitter puts it apart from "
+    "the first one, which is what we want to see here."
+)
+
+
+@pytest.fixture
+def engine(tiny_models, tmp_path, monkeypatch):
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    for var in ("TORTOISE_VOICES_DIR", "TORTOISE_OUTPUT_DIR", "TORTOISE_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return Engine(Settings(models_dir=str(tiny_models), device="cpu"))
+
+
+def quick(**changes) -> dict:
+    values = {"text": "Hello there. This is a test.", "voices": ["train_grace"], "preset": "ultra_fast", "seed": 1}
+    values.update(generate.preset_values("ultra_fast"), samples=2, steps=3, candidates=1)
+    values.update(changes)
+    return values
+
+
+def final(engine, values, last=None, session="tab"):
+    updates = list(generate.stream(engine, values, last, session, poll=0.05))
+    assert all("status" in u for u in updates)
+    return updates[-1]
+
+
+def test_text_to_audio_with_history_and_metadata(engine):
+    out = final(engine, quick(candidates=2))
+    combined = Path(out["combined"])
+    data, sr = sf.read(combined)
+    assert sr == 24000 and data.size > 0 and abs(data).max() > 0
+    labels = [label for label, path in out["players"] if path]
+    assert labels == ["Candidate 1", "Candidate 2"]
+    assert {Path(p).name for p in out["files"]} >= {"00.wav", "00_c2.wav", "combined.wav", "segments.json"}
+    assert "real-time factor" in out["timings"] and "Autoregressive" in out["timings"]
+    meta = read_metadata(combined.parent / "00.wav")
+    assert meta["text"] == "Hello there. This is a test." and meta["voice"] == "train_grace"
+    assert meta["options"]["num_autoregressive_samples"] == 2 and meta["options"]["diffusion_steps"] == 3
+    (entry,) = engine.history().entries()
+    assert entry.status == DONE and entry.voice == "train_grace" and entry.preset == "ultra_fast"
+    assert entry.rtf is not None and entry.rtf > 0 and set(entry.timings) >= {"autoregressive", "diffusion", "vocoder"}
+    assert out["last"] == {"folder": entry.folder, "text": entry.text, "voice": "train_grace", "seed": 1}
+    # reusing the entry's settings gives the very same options
+    reused = generate.reuse_values(entry.text, entry.voice, entry.preset, entry.options, entry.seed)
+    assert generate.make_options({**quick(), **reused}) == generate.make_options(quick(candidates=2))
+
+
+def test_same_seed_same_audio(engine):
+    a = sf.read(final(engine, quick())["combined"])[0]
+    b = sf.read(final(engine, quick())["combined"])[0]
+    assert a.shape == b.shape and (a == b).all()
+
+
+def test_long_text_segments_then_regenerate_one(engine):
+    out = final(engine, quick(text=LONG, voices=["train_grace", "train_daws"]))
+    folder = Path(out["last"]["folder"])
+    assert [label for label, p in out["players"] if p] == ["Segment 1", "Segment 2"]
+    assert (folder / "combined.wav").is_file() and out["last"]["voice"] == "train_grace&train_daws"
+    first = (folder / "00.wav").stat().st_mtime_ns
+    second = sf.read(folder / "01.wav")[0]
+    again = final(engine, quick(text=LONG, voices=["train_grace", "train_daws"], regenerate="2"), last=out["last"])
+    assert Path(again["last"]["folder"]) == folder
+    assert (folder / "00.wav").stat().st_mtime_ns == first, "segment 1 was reused, not redone"
+    redone = sf.read(folder / "01.wav")[0]
+    assert redone.shape == second.shape and abs(redone - second).max() < 1e-3, "same plan seed: the same segment"
+    assert len(engine.history().entries()) == 1, "regenerating updates its generation's entry"
+
+
+def test_regenerate_needs_the_same_text(engine):
+    out = final(engine, quick())
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="changed"):
+        final(engine, quick(text="Other words.", regenerate="1"), last=out["last"])
+    with pytest.raises(gr.Error, match="generate once"):
+        final(engine, quick(regenerate="1"), last=None)
+
+
+def test_cancel_keeps_finished_segments(engine):
+    job = Job()
+    step = job.on_segment
+
+    def on_segment(index, count, text):
+        if index == 1:
+            job.cancel.set()  # as if Cancel was pressed while segment 1 was being made
+        step(index, count, text)
+
+    job.on_segment = on_segment
+    req = generate.make_request(quick(text=LONG))
+    out = generate.run(engine, req, job)
+    assert out.status == CANCELLED and out.done == 1
+    folder = Path(out.entry.folder)
+    assert (folder / "00.wav").is_file() and not (folder / "01.wav").exists() and not (folder / "combined.wav").exists()
+    (entry,) = engine.history().entries()
+    assert entry.status == CANCELLED and len(entry.files) == 1
+
+
+def test_cancel_before_anything_leaves_nothing(engine):
+    job = Job()
+    job.cancel.set()
+    out = generate.run(engine, generate.make_request(quick()), job)
+    assert out.status == CANCELLED and out.done == 0
+    assert not Path(out.entry.folder).exists() and engine.history().entries() == []
+
+
+def test_cancel_button_reports(engine):
+    assert "Nothing is running" in generate.cancel(engine, "nobody", wait=0)
+    job = engine.begin("tab")
+    assert "Cancelling" in generate.cancel(engine, "tab", wait=0) and job.cancel.is_set()
+
+
+def test_missing_models_are_explained(tmp_path, engine):
+    import gradio as gr
+
+    from ui import settings_tab
+
+    empty = Engine(dataclasses.replace(engine.settings, models_dir=str(tmp_path / "no-models")))
+    banner = settings_tab.missing_banner(empty)
+    assert "autoregressive.pth" in banner and "Download" in banner
+    with pytest.raises(gr.Error, match="missing"):
+        final(empty, quick())
+    assert empty.history().entries() == []
+
+
+def test_unknown_voice_and_empty_text_are_errors(engine):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="unknown voice"):
+        final(engine, quick(voices=["nobody_here"]))
+    with pytest.raises(gr.Error, match="text"):
+        final(engine, quick(text="   "))
+    assert engine.history().entries() == [] and not list(engine.settings.resolved_output_dir().glob("*/"))
+
+
+def test_widgets_to_options():
+    o = generate.make_options(quick(seed=-1, temperature=0.5, sampler="ddim", vocoder="univnet"))
+    assert o.seed is None and o.temperature == 0.5 and o.sampler == "ddim" and o.num_autoregressive_samples == 2
+    assert generate.make_options(quick(seed=7.0)).seed == 7
+    with pytest.raises(InvalidInputError, match="diffusion_steps"):
+        generate.make_options(quick(steps=1))
+    with pytest.raises(InvalidInputError, match="whole number"):
+        generate.make_options(quick(steps=2.5))
+    with pytest.raises(InvalidInputError, match="seed"):
+        generate.make_options(quick(seed=-5))
+    assert generate.voice_spec(["a", " b "]) == "a&b" and generate.voice_spec("x") == "x"
+    assert generate.preset_values("standard")["samples"] == 256
+
+
+def test_text_info_counts_and_splits():
+    assert generate.text_info("") == "Nothing typed yet."
+    assert generate.text_info("Hi.").startswith("3 characters, 1 segment")
+    info = generate.text_info(LONG)
+    assert f"{len(LONG)} characters, 2 segments" in info and "1. The first" in info and "2. The second" in info
+
+
+def test_history_rebuilds_from_folders_and_reuses_file_settings(engine):
+    out = final(engine, quick())
+    history = engine.history()
+    history.index.unlink()
+    (entry,) = history.entries()
+    assert entry.text == "Hello there. This is a test." and entry.seed == 1 and entry.options["diffusion_steps"] == 3
+    assert json.loads(history.index.read_text())["entries"][0]["id"] == entry.id
+
+    from ui.history import details_markdown, reuse_from_file
+
+    assert "Hello there" in details_markdown(entry)
+    values = reuse_from_file(str(Path(out["last"]["folder"]) / "00.wav"))
+    assert values["voice"] == "train_grace" and values["options"]["diffusion_steps"] == 3
+    assert reuse_from_file(out["combined"]) is None, "combined.wav carries no options"
