@@ -163,3 +163,12 @@ def test_no_other_module_touches_backends_directly():
             if needle in text:
                 offenders.append(f"{path.relative_to(root)}: {needle}")
     assert not offenders, offenders
+
+
+def test_out_of_memory_detection_across_backends():
+    assert devices.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB"))
+    assert devices.is_out_of_memory(RuntimeError("UR_RESULT_ERROR_OUT_OF_DEVICE_MEMORY"))
+    assert devices.is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 9 GB)"))
+    assert devices.is_out_of_memory(MemoryError("out of memory"))
+    assert not devices.is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not devices.is_out_of_memory(ValueError("out of memory"))  # not an allocation error type

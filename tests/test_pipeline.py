@@ -166,3 +166,33 @@ def test_voicefixer_missing_is_a_clear_error(tts_factory):
 
     with pytest.raises(VoiceFixerUnavailableError, match="pip install voicefixer"):
         tts_factory().tts("Hi.", "random", quick(voicefixer=True))
+
+
+def test_out_of_memory_halves_the_batch_with_a_warning(tts_factory, monkeypatch):
+    from tortoise import sampling
+
+    real = sampling.generate
+    sizes = []
+
+    def tight_memory(*args, num_samples, **kwargs):
+        sizes.append(num_samples)
+        if num_samples > 1:
+            raise RuntimeError("XPU out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, num_samples=num_samples, **kwargs)
+
+    monkeypatch.setattr(sampling, "generate", tight_memory)
+    tts = tts_factory(batch_size=4)
+    with pytest.warns(UserWarning, match="out of memory"):
+        result = tts.tts("Squeezed.", "random", quick())
+    assert sizes[:3] == [4, 2, 1] and len(result.scores) == 4 and tts.batch_size(tts.model("autoregressive"), 80) == 1
+
+
+def test_other_errors_are_not_mistaken_for_out_of_memory(tts_factory, monkeypatch):
+    from tortoise import sampling
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(sampling, "generate", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        tts_factory(batch_size=4).tts("Broken.", "random", quick())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,29 +317,32 @@ class TextToSpeech:
         return self._aligner
 
     def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer) -> Tensor:
-        total = o.num_autoregressive_samples
+        """All candidates, in batches; on out-of-memory the batch is halved (and stays smaller) with a warning."""
+        total, start, out = o.num_autoregressive_samples, 0, []
         batch = min(self.batch_size(ar, o.max_mel_tokens), total)
-        out = []
-        for start in range(0, total, batch):  # every sample is drawn (the original dropped num % batch of them)
+        kwargs = dict(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
+        while start < total:  # every sample is drawn (the original dropped num % batch of them)
             n = min(batch, total - start)
 
             def report(done: int, of: int, start: int = start, n: int = n) -> None:
                 timer.report("autoregressive", (start + n * done / of) / total)
 
-            out.append(
-                sampling.generate(
-                    ar,
-                    cond.to(next(ar.parameters()).dtype),
-                    text,
-                    num_samples=n,
-                    max_tokens=o.max_mel_tokens,
-                    temperature=o.temperature,
-                    top_p=o.top_p,
-                    top_k=o.top_k,
-                    repetition_penalty=o.repetition_penalty,
-                    progress=report,
+            try:
+                codes = sampling.generate(
+                    ar, cond.to(next(ar.parameters()).dtype), text, num_samples=n, max_tokens=o.max_mel_tokens,
+                    progress=report, **kwargs,
+                )  # fmt: skip
+            except Exception as e:
+                if n == 1 or not devices.is_out_of_memory(e):
+                    raise
+                batch = self._batch_size = max(1, n // 2)
+                devices.empty_cache(self.device)
+                warnings.warn(
+                    f"out of memory decoding {n} candidates at once on {self.device}; using {batch}", stacklevel=2
                 )
-            )
+                continue
+            out.append(codes)
+            start += n
         return torch.cat(out)
 
     def _rank(self, text: Tensor, codes: Tensor, latents: Latents, o: GenerationOptions) -> Tensor:

@@ -204,6 +204,17 @@ def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractCon
         return contextlib.nullcontext()
 
 
+_OOM_MARKERS = ("out of memory", "out_of_device_memory", "out_of_host_memory", "mps backend out of memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a device (or host) allocation failure, on any backend."""
+    oom_type = getattr(torch, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(error, oom_type):
+        return True
+    return isinstance(error, (RuntimeError, MemoryError)) and any(m in str(error).lower() for m in _OOM_MARKERS)
+
+
 def is_cuda(device: torch.device) -> bool:
     """For third-party APIs that only know "CUDA or not" (e.g. voicefixer's ``cuda=`` flag)."""
     return torch.device(device).type == "cuda"
