@@ -172,3 +172,24 @@ def test_out_of_memory_detection_across_backends():
     assert devices.is_out_of_memory(MemoryError("out of memory"))
     assert not devices.is_out_of_memory(RuntimeError("shape mismatch"))
     assert not devices.is_out_of_memory(ValueError("out of memory"))  # not an allocation error type
+
+
+def test_compile_function_matches_eager_and_falls_back(monkeypatch):
+    def f(x):
+        return torch.sin(x) * 2 + 1
+
+    x = torch.randn(8)
+    compiled = devices.compile_function(f, torch.device("cpu"), backend="eager")
+    torch.testing.assert_close(compiled(x), f(x))
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler found")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    fallback = devices.compile_function(f, torch.device("cpu"))
+    with pytest.warns(UserWarning, match="running without it"):
+        torch.testing.assert_close(fallback(x), f(x))
+    torch.testing.assert_close(fallback(x), f(x))  # stays on eager, no second warning needed

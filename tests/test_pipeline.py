@@ -196,3 +196,24 @@ def test_other_errors_are_not_mistaken_for_out_of_memory(tts_factory, monkeypatc
     monkeypatch.setattr(sampling, "generate", broken)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         tts_factory(batch_size=4).tts("Broken.", "random", quick())
+
+
+def test_warm_up_loads_models_and_changes_no_result(tts_factory):
+    tts = tts_factory()
+    before = tts.tts("Warm.", "random", quick(seed=8)).audio[0]
+    tts.unload()
+    assert tts.warm_up() > 0
+    assert {"autoregressive", "diffusion_decoder", "vocoder"} <= set(tts._models)
+    torch.testing.assert_close(tts.tts("Warm.", "random", quick(seed=8)).audio[0], before)
+
+
+def test_compiled_decode_step_gives_the_same_audio(tts_factory, monkeypatch):
+    from tortoise import devices
+
+    real = devices.compile_function
+    monkeypatch.setattr(devices, "compile_function", lambda fn, device: real(fn, device, backend="eager"))
+    plain = tts_factory().tts("Compiled.", "random", quick(seed=5)).audio[0]
+    compiled_tts = tts_factory(compile=True)
+    compiled = compiled_tts.tts("Compiled.", "random", quick(seed=5)).audio[0]
+    assert hasattr(compiled_tts.model("autoregressive"), "decode_logits")
+    torch.testing.assert_close(compiled, plain)

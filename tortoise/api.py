@@ -76,6 +76,7 @@ class TextToSpeech:
     enable_redaction : cut the audio of ``[bracketed]`` text (a prompt that sets the tone but is not spoken), with
         the wav2vec2 aligner (its weights are read from the Hugging Face cache).
     aligner : the redaction aligner to use (default: a ``Wav2VecAligner`` made on first use).
+    compile : ``torch.compile`` the autoregressive decode step (falls back to eager with a warning).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class TextToSpeech:
         latent_cache: LatentCache | None = None,
         enable_redaction: bool = True,
         aligner=None,
+        compile: bool = False,
     ):
         from .weights import resolve_models_dir
 
@@ -111,6 +113,7 @@ class TextToSpeech:
         self.tokenizer = TextTokenizer()
         self.enable_redaction = enable_redaction
         self._aligner = aligner
+        self.compile = compile
         self._models: dict[str, nn.Module] = {}
 
     # ---- models -------------------------------------------------------------------------------------------------
@@ -124,6 +127,8 @@ class TextToSpeech:
             )
             if name == "diffusion_decoder" and self.dtype != torch.float32:
                 model.set_layer_dtype(self.dtype)
+            if name == "autoregressive" and self.compile:
+                model.decode_logits = devices.compile_function(model.next_logits, self.device)
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)
         return self._models[name]
 
@@ -151,6 +156,29 @@ class TextToSpeech:
         per_candidate = int(2 * cfg.layers * cfg.model_dim * seq * elt * 1.5)  # KV cache + ~50% activations
         resident = sum(p.numel() * p.element_size() for m in self._models.values() for p in m.parameters())
         return devices.auto_batch_size(self.caps, bytes_per_candidate=per_candidate, resident_bytes=resident)
+
+    @torch.inference_mode()
+    def warm_up(self) -> float:
+        """Load the standard models and run each once on small inputs (XPU compiles its kernels on first use).
+
+        Returns the seconds it took. Nothing of it affects later results (the RNG state is restored).
+        """
+        start = time.perf_counter()
+        rng = torch.get_rng_state()
+        with self.using("autoregressive") as (ar,):
+            dtype = next(ar.parameters()).dtype
+            cond = torch.zeros(1, ar.cfg.model_dim, device=self.device, dtype=dtype)
+            text = torch.tensor([self.tokenizer.encode_for_model("Warm up.")], device=self.device)
+            codes = sampling.generate(ar, cond, text, num_samples=1, max_tokens=4, greedy=True)
+            ar.latents(cond, text, codes)
+        with self.using("diffusion_decoder") as (diffusion,):
+            C = diffusion.cfg.model_channels
+            decode_mel(diffusion, torch.zeros(1, C, 8, device=self.device), 8, sampler="ddim", steps=2)
+        with self.using(VOCODER_CHECKPOINTS["univnet"]) as (vocoder,):
+            vocoder.inference(torch.full((1, vocoder.cfg.n_mel_channels, 8), -5.0, device=self.device))
+        devices.synchronize(self.device)
+        torch.set_rng_state(rng)
+        return time.perf_counter() - start
 
     def unload(self) -> None:
         """Drop every loaded model and free device memory (between jobs, or to change settings)."""

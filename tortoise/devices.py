@@ -303,6 +303,37 @@ def on_device(module: nn.Module, device: torch.device, *, offload: bool) -> Iter
         empty_cache(device)
 
 
+class _CompiledOrEager:
+    """A ``torch.compile``d function that falls back to eager, with one warning, if compiling fails at first use."""
+
+    def __init__(self, compiled, eager):
+        self.compiled, self.eager, self.failed = compiled, eager, False
+
+    def __call__(self, *args, **kwargs):
+        if not self.failed:
+            try:
+                return self.compiled(*args, **kwargs)
+            except Exception as e:  # no C++ compiler, unsupported backend or op: eager still works
+                self.failed = True
+                warnings.warn(f"torch.compile failed ({type(e).__name__}: {e}); running without it", stacklevel=2)
+        return self.eager(*args, **kwargs)
+
+
+def compile_function(fn, device: torch.device, *, backend: str | None = None):
+    """``torch.compile`` for ``device`` (CUDA graphs where they exist), or ``fn`` itself with a warning."""
+    compile_ = getattr(torch, "compile", None)
+    if compile_ is None:
+        warnings.warn("this PyTorch has no torch.compile; running without it", stacklevel=2)
+        return fn
+    mode = "reduce-overhead" if device.type == "cuda" else "default"
+    try:
+        compiled = compile_(fn, mode=mode, backend=backend or "inductor")
+    except Exception as e:
+        warnings.warn(f"torch.compile is not available ({e}); running without it", stacklevel=2)
+        return fn
+    return _CompiledOrEager(compiled, fn)
+
+
 def intel_extension(module_override=None):
     """Intel's legacy extension if installed (optional; never required), else None. Imported lazily."""
     if module_override is not None:

@@ -112,7 +112,7 @@ def decode_one_token(
 ) -> Tensor:
     """Feed ``token`` (B,) at cache position ``input_pos`` (1,) and mel position ``mel_pos`` (1,); next code (B,)."""
     x = model.embed_mel(token[:, None], mel_pos)  # (B, 1, C)
-    logits = model.next_logits(x, input_pos)
+    logits = getattr(model, "decode_logits", model.next_logits)(x, input_pos)  # a compiled step when set
     return _next_token(logits, seen, greedy, generator, sampling_kwargs)
 
 
