@@ -74,12 +74,27 @@ def _download(args: argparse.Namespace) -> int:
                 print(f"error: {e}", file=sys.stderr)
             else:
                 print(f"{cp.name}: {path}")
+        if args.redaction:
+            failed += not _download_aligner()
     except KeyboardInterrupt:
         print("cancelled: the partial download is kept; run the same command to resume", file=sys.stderr)
         return EXIT_CANCELLED
     finally:
         bars.close()
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _download_aligner() -> bool:
+    """Fetch (and load once, to check) the redaction aligner's model and vocabulary into the Hugging Face cache."""
+    from .redaction import MODEL_ID, Wav2VecAligner
+
+    try:
+        Wav2VecAligner().load()
+    except TortoiseError as e:
+        print(f"error: redaction model: {e}", file=sys.stderr)
+        return False
+    print(f"redaction: {MODEL_ID} (Hugging Face cache)")
+    return True
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -121,6 +136,8 @@ def add_models_command(subparsers: Any, *, loader: weights.Loader | None = None)
     p.add_argument("names", **names)
     p.add_argument("--all", action="store_true", help="download every checkpoint, optional ones too")
     p.add_argument("--force", action="store_true", help="download again even if present")
+    p.add_argument("--redaction", action="store_true", help="also the wav2vec2 model that cuts [bracketed] text "
+                   "(about 1.3 GB, into the Hugging Face cache)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--models-dir", **folder)
     p.set_defaults(func=_download)
