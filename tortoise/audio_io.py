@@ -66,6 +66,14 @@ def _read_av(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks, axis=1), sr
 
 
+def _int_to_float(a: np.ndarray) -> np.ndarray:
+    """Integer PCM to float32 in [-1, 1]: signed by full scale, unsigned (8-bit WAV) as offset binary."""
+    if a.dtype.kind == "u":
+        half = (float(np.iinfo(a.dtype).max) + 1) / 2
+        return ((a.astype(np.float64) - half) / half).astype(np.float32)
+    return (a.astype(np.float64) / -float(np.iinfo(a.dtype).min)).astype(np.float32)
+
+
 def read_audio(path: str | os.PathLike, *, max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, int]:
     """Decode a file to float32 ``(channels, samples)`` at its own rate, without mixing or resampling."""
     path = Path(path)
@@ -121,7 +129,8 @@ def load_audio(
 
     Parameters
     ----------
-    source : a path, or an array/tensor shaped (T,), (C, T) or (T, C) (the smaller axis is taken as channels).
+    source : a path, or an array/tensor shaped (T,), (C, T) or (T, C) (the smaller axis is taken as channels);
+        float arrays are taken as [-1, 1], integer arrays as PCM (int16 full scale = 1.0, uint8 offset binary).
     sample_rate : the rate wanted, Hz (22050 for voice clips, 24000 for the vocoder side).
     source_rate : the rate of an array ``source`` (required for arrays, ignored for files).
     allow_silent : return silent audio instead of raising ``SilentAudioError``.
@@ -131,10 +140,19 @@ def load_audio(
     UnreadableAudioError, EmptyAudioError, SilentAudioError, InvalidInputError (too long, bad arguments).
     """
     if isinstance(source, (np.ndarray, Tensor)):
-        if source_rate is None:
-            raise InvalidInputError("source_rate is required when loading audio from an array")
-        data = source.detach().cpu().numpy() if isinstance(source, Tensor) else np.asarray(source)
-        data = data.astype(np.float32, copy=False)
+        if source_rate is None or not source_rate > 0:
+            raise InvalidInputError(f"source_rate must be a positive rate in Hz for an array, got {source_rate!r}")
+        if isinstance(source, Tensor):
+            t = source.detach().cpu()
+            data = (t.float() if t.is_floating_point() else t).numpy()  # numpy has no bfloat16
+        else:
+            data = np.asarray(source)
+        if data.ndim not in (1, 2) or data.dtype.kind not in "iuf":
+            raise InvalidInputError(
+                f"audio arrays must be 1-D or 2-D real numbers (samples, or channels x samples); "
+                f"got {data.dtype} of shape {data.shape}"
+            )
+        data = _int_to_float(data) if data.dtype.kind in "iu" else data.astype(np.float32, copy=False)
         if data.ndim == 2 and data.shape[0] > data.shape[1]:
             data = data.T
         sr, name = int(source_rate), "the audio"
