@@ -21,7 +21,18 @@ from .errors import EmptyAudioError, InvalidInputError, SilentAudioError, Unread
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".webm", ".mp4", ".aiff", ".aif")
 MAX_SECONDS = 3600.0  # refuse longer files instead of filling memory (a 1-hour clip is already ~300 MB as float32)
+MAX_SAMPLES_PER_SECOND = 96_000  # the decoded size limit is max_seconds of 48 kHz stereo (~1.4 GB for an hour)
 SILENCE_PEAK = 1e-4  # below this peak (-80 dBFS) a clip holds nothing usable
+
+
+def _check_size(path: Path, frames: int, channels: int, sr: int, max_seconds: float) -> None:
+    """Refuse, before decoding, a file whose samples (all channels) would not fit the memory budget."""
+    if channels * frames > max_seconds * MAX_SAMPLES_PER_SECOND:
+        raise InvalidInputError(
+            f"{path.name} is too large to load ({frames / max(sr, 1) / 60:.0f} minutes, {channels} channels at "
+            f"{sr} Hz: {channels * frames * 4 / 1e9:.1f} GB decoded). Convert it to mono or a lower sample rate, "
+            "or cut it into shorter files first."
+        )
 
 
 def _read_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
@@ -33,6 +44,7 @@ def _read_soundfile(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
             f"{path.name} is {info.frames / info.samplerate / 60:.0f} minutes long; the limit is "
             f"{max_seconds / 60:.0f} minutes. Cut it into shorter files first."
         )
+    _check_size(path, info.frames, info.channels, info.samplerate, max_seconds)
     data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
     return data.T, sr
 
@@ -61,6 +73,7 @@ def _read_av(path: Path, max_seconds: float) -> tuple[np.ndarray, int]:
             total += a.shape[1]
             if sr and total / sr > max_seconds:
                 raise InvalidInputError(f"{path.name} is longer than {max_seconds / 60:.0f} minutes; cut it first")
+            _check_size(path, total, a.shape[0], sr, max_seconds)
     if not chunks:
         return np.zeros((1, 0), np.float32), sr or 1
     return np.concatenate(chunks, axis=1), sr
