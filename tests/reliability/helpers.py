@@ -1,0 +1,47 @@
+"""Small shared helpers for the reliability tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tortoise.options import preset
+
+QUICK_CLI = ("-p", "ultra_fast", "--num-autoregressive-samples", "1", "--steps", "2", "--max-mel-tokens", "20", "-q")
+
+
+def quick(**overrides):
+    """The cheapest pipeline run on the tiny models: one candidate, two diffusion steps, short speech."""
+    settings = dict(num_autoregressive_samples=1, diffusion_steps=2, max_mel_tokens=20, seed=1)
+    return preset("ultra_fast", **{**settings, **overrides})
+
+
+def tone(seconds: float, sr: int, *, freq: float = 220.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+class PickleBomb:
+    """Unpickling this runs code that writes ``marker``: proof that a loader executed pickled code."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('code ran')",))
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary or partial files under ``folder`` (what an interrupted atomic write would leave)."""
+    return sorted(
+        str(p.relative_to(folder))
+        for p in Path(folder).rglob("*")
+        if p.name.endswith((".part", ".partial", ".tmp")) or ".partial" in p.name or p.name.startswith(".")
+    )
+
+
+def one_line(err: str) -> bool:
+    """A CLI error as promised: exactly one non-empty line on stderr, no traceback."""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning: ")]
+    return len(lines) == 1 and "Traceback" not in err
