@@ -10,13 +10,14 @@ Key names follow the checkpoint (``generator`` entry); weight norm is folded at 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import from_reference_kwargs
 from .univnet import MEL_PAD_FRAMES, MEL_PAD_VALUE
 from .weight_norm import fold_state_dict
 
@@ -70,17 +71,7 @@ class BigVGANConfig:
     @classmethod
     def from_reference(cls, kwargs: dict[str, Any]) -> BigVGANConfig:
         """Map a BigVGAN config json (the reference's ``h``) onto a config; training-only keys are ignored."""
-        known = {f.name for f in fields(cls)}
-        out: dict[str, Any] = {}
-        for name, value in kwargs.items():
-            if name in _IGNORED_REFERENCE_KEYS:
-                continue
-            if name not in known:
-                raise ValueError(f"unsupported BigVGAN config key {name!r}; known: {sorted(known)}")
-            if name == "resblock_dilation_sizes":
-                value = tuple(tuple(d) for d in value)
-            out[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**out)
+        return from_reference_kwargs(cls, kwargs, what="BigVGAN config", ignored=_IGNORED_REFERENCE_KEYS)
 
 
 def remap_keys(sd: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -7,12 +7,13 @@ a few self-attention blocks, and a linear head read from the first time step. Ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .config import from_reference_kwargs
 from .layers import AttentionBlock, normalization
 
 MAX_SAMPLES = 220_000  # is_this_from_tortoise.py looks at the first ~9.2 s only
@@ -39,15 +40,7 @@ class ClassifierConfig:
     @classmethod
     def from_reference(cls, kwargs: dict[str, Any]) -> ClassifierConfig:
         """Map ``AudioMiniEncoderWithClassifierHead(classes, **kwargs)`` arguments (``classes`` included)."""
-        known = {f.name for f in fields(cls)}
-        out: dict[str, Any] = {}
-        for name, value in kwargs.items():
-            if name in _IGNORED_REFERENCE_KEYS:
-                continue
-            if name not in known:
-                raise ValueError(f"unsupported classifier argument {name!r}; known: {sorted(known)}")
-            out[name] = value
-        return cls(**out)
+        return from_reference_kwargs(cls, kwargs, what="classifier", ignored=_IGNORED_REFERENCE_KEYS)
 
 
 class ResBlock(nn.Module):

@@ -18,13 +18,14 @@ this module's 158 keys (shapes included; tested), so a file with the manifest's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import from_reference_kwargs
 from .weight_norm import fold_state_dict
 
 LRELU_SLOPE = 0.1  # inside the upsampling stages and ResBlocks; the last activation uses F.leaky_relu's 0.01
@@ -60,17 +61,7 @@ class HifiConfig:
     @classmethod
     def from_reference(cls, kwargs: dict[str, Any]) -> HifiConfig:
         """Map ``HifiganGenerator(**kwargs)`` constructor arguments onto a config."""
-        known = {f.name for f in fields(cls)}
-        out: dict[str, Any] = {}
-        for name, value in kwargs.items():
-            if name in _IGNORED_REFERENCE_KEYS:
-                continue
-            if name not in known:
-                raise ValueError(f"unsupported HifiganGenerator argument {name!r}; known: {sorted(known)}")
-            if name == "resblock_dilation_sizes":
-                value = tuple(tuple(d) for d in value)
-            out[name] = tuple(value) if isinstance(value, list) else value
-        return cls(**out)
+        return from_reference_kwargs(cls, kwargs, what="HifiganGenerator", ignored=_IGNORED_REFERENCE_KEYS)
 
 
 def remap_keys(sd: dict[str, Tensor]) -> dict[str, Tensor]:

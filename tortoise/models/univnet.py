@@ -9,13 +9,14 @@ at load time (``remap_keys``), so the module holds plain weights.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import from_reference_kwargs
 from .weight_norm import fold_state_dict
 
 MEL_PAD_VALUE = -11.5129  # ~log(1e-5): the log-mel floor, i.e. silence
@@ -41,14 +42,7 @@ class VocoderConfig:
     @classmethod
     def from_reference(cls, kwargs: dict[str, Any]) -> VocoderConfig:
         """Map ``UnivNetGenerator(**kwargs)`` constructor arguments onto a config."""
-        known = {f.name for f in fields(cls)}
-        out: dict[str, Any] = {}
-        for name, value in kwargs.items():
-            ours = _REFERENCE_NAMES.get(name, name)
-            if ours not in known:
-                raise ValueError(f"unsupported UnivNetGenerator argument {name!r}; known: {sorted(known)}")
-            out[ours] = tuple(value) if isinstance(value, list) else value
-        return cls(**out)
+        return from_reference_kwargs(cls, kwargs, what="UnivNetGenerator", renames=_REFERENCE_NAMES)
 
 
 def remap_keys(sd: dict[str, Tensor]) -> dict[str, Tensor]:
