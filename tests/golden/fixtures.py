@@ -55,3 +55,16 @@ def assert_golden(actual: Any, fixture: dict[str, Any], key: str, *, expected: A
         return
     actual = torch.as_tensor(actual).to(expected.dtype)
     torch.testing.assert_close(actual, expected, atol=tol["atol"], rtol=tol["rtol"], msg=lambda m: f"{key}: {m}")
+
+
+def manifest_entry(name: str) -> dict[str, Any]:
+    """The ``manifests.json`` entry of a released checkpoint (real-size layout), or skip when absent."""
+    import json
+
+    path = fixtures_dir() / "manifests.json"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    entry = json.loads(path.read_text()).get(name)
+    if entry is None:
+        pytest.skip(f"manifests.json has no {name!r} entry")
+    return entry

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
 from tortoise.loading import build
 from tortoise.models.classifier import MAX_SAMPLES, AudioClassifier, ClassifierConfig
 
@@ -56,12 +55,7 @@ def test_prob_generated_rejects_bad_shapes(model: AudioClassifier, bad: torch.Te
 
 
 def test_manifest_layout() -> None:
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entry = json.loads(path.read_text()).get("classifier")
-    if entry is None:
-        pytest.skip("manifests.json has no 'classifier' entry")
+    entry = manifest_entry("classifier")
     with torch.device("meta"):
         model = AudioClassifier(ClassifierConfig.from_reference(entry["config"]))
     assert {k: list(v.shape) for k, v in model.state_dict().items()} == entry["keys"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
 from tortoise.loading import build
 from tortoise.models.clvp import CLVP, CLVPConfig, remap_keys
 
@@ -49,18 +47,8 @@ def test_loss(model: CLVP, fixture: dict) -> None:
         assert_golden(model.loss(x["text"], x["speech_tokens"]), fixture, "loss")
 
 
-def _manifest(name: str) -> dict:
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entry = json.loads(path.read_text()).get(name)
-    if entry is None:
-        pytest.skip(f"manifests.json has no {name!r} entry")
-    return entry
-
-
 def test_manifest_clvp2_layout() -> None:
-    entry = _manifest("clvp2")
+    entry = manifest_entry("clvp2")
     cfg = CLVPConfig.from_reference(entry["config"])
     with torch.device("meta"):
         model = CLVP(cfg)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
 from tortoise.loading import build
 from tortoise.models.cvvp import CVVP, CVVPConfig, remap_keys
 
@@ -50,12 +48,7 @@ def test_loss(model: CVVP, fixture: dict) -> None:
 
 
 def test_manifest_cvvp_layout() -> None:
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entry = json.loads(path.read_text()).get("cvvp")
-    if entry is None:
-        pytest.skip("manifests.json has no 'cvvp' entry")
+    entry = manifest_entry("cvvp")
     cfg = CVVPConfig.from_reference(entry["config"])
     with torch.device("meta"):
         model = CVVP(cfg)

@@ -5,14 +5,13 @@ Data-driven: timesteps, step counts and spaced indices are discovered from the f
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
 from tortoise import diffusion as D
 from tortoise.loading import build
 from tortoise.models.diffusion_decoder import DiffusionConfig, DiffusionTts, remap_keys
@@ -161,12 +160,7 @@ def test_do_spectrogram_diffusion(model: DiffusionTts, fixture: dict) -> None:
 
 
 def test_manifest_layout() -> None:
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entry = json.loads(path.read_text()).get("diffusion_decoder")
-    if entry is None:
-        pytest.skip("manifests.json has no 'diffusion_decoder' entry")
+    entry = manifest_entry("diffusion_decoder")
     cfg = DiffusionConfig.from_reference(entry["config"])
     with torch.device("meta"):
         model = DiffusionTts(cfg)

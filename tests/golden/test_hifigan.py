@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
 from tortoise.errors import CheckpointError
 from tortoise.loading import build
 from tortoise.models.hifigan import HifiConfig, HifiganDecoder, remap_keys
@@ -72,12 +71,7 @@ def test_strict_load_rejects_extra_and_missing_keys(fx: dict[str, Any]) -> None:
 
 def test_manifest_layout() -> None:
     """Real-size hifidecoder: every manifest key is consumed by a strict load (after folding), none is hidden."""
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entry = json.loads(path.read_text()).get("hifidecoder")
-    if entry is None:
-        pytest.skip("manifests.json has no 'hifidecoder' entry")
+    entry = manifest_entry("hifidecoder")
     with torch.device("meta"):
         model = HifiganDecoder(HifiConfig.from_reference(entry["config"]))
         sd = {k: torch.empty(shape) for k, shape in entry["keys"].items()}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
 from tortoise.loading import build
 from tortoise.models.rlg import RandomLatentConverter, RLGConfig, remap_keys
 
@@ -52,12 +50,7 @@ def test_seeded_sample_matches_reference_draw(model: RandomLatentConverter, fixt
 
 @pytest.mark.parametrize("name", ["rlg_auto", "rlg_diffuser"])
 def test_manifest_layout(name: str) -> None:
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entry = json.loads(path.read_text()).get(name)
-    if entry is None:
-        pytest.skip(f"manifests.json has no {name!r} entry")
+    entry = manifest_entry(name)
     cfg = RLGConfig.from_reference(entry["config"])
     with torch.device("meta"):
         model = RandomLatentConverter(cfg)

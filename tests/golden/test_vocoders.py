@@ -6,13 +6,12 @@ through ``tortoise.loading.build`` with the model's ``remap_keys`` (folding g/v)
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, fixtures_dir, load_fixture, tolerance
+from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry, tolerance
 from tortoise.loading import build
 from tortoise.models import bigvgan, univnet
 from tortoise.models.weight_norm import fold_state_dict
@@ -28,16 +27,6 @@ def check(actual: torch.Tensor, fx: dict[str, Any], key: str) -> None:
         assert actual.shape == expected.shape and torch.equal(actual.to(expected.dtype), expected), key
     else:
         assert_golden(actual, fx, key)
-
-
-def manifest(name: str) -> dict[str, Any]:
-    path = fixtures_dir() / "manifests.json"
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    entries = json.loads(path.read_text())
-    if name not in entries:
-        pytest.skip(f"manifests.json has no {name!r} entry")
-    return entries[name]
 
 
 def meta_state_dict(keys: dict[str, list[int]]) -> dict[str, torch.Tensor]:
@@ -121,7 +110,7 @@ def test_univnet_generator_argument_is_reproducible(univnet_fx: dict[str, Any]) 
 
 def test_univnet_manifest_layouts() -> None:
     """Real-size vocoder.pth: weight-norm form folds onto our keys, which equal the listed folded keys."""
-    entry = manifest("vocoder")
+    entry = manifest_entry("vocoder")
     with torch.device("meta"):
         model = univnet.UnivNetGenerator(univnet.VocoderConfig.from_reference(entry["config"]))
     own = {k: list(v.shape) for k, v in model.state_dict().items()}
