@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from tests.golden.fixtures import fixture_path
+from tests.golden.fixtures import manifest_entry
 from tortoise.errors import CheckpointError, InvalidInputError
 from tortoise.loading import load_into
 from tortoise.models.gpt import GPTConfig, UnifiedVoice, remap_keys
@@ -68,10 +66,7 @@ def test_from_reference_rejects_what_it_cannot_build(kwargs):
 
 # ---- checkpoint layout --------------------------------------------------------------------------------------------
 def _manifest() -> dict:
-    path = fixture_path("manifests.json")
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return json.loads(path.read_text())["autoregressive"]
+    return manifest_entry("autoregressive")
 
 
 def _meta(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
