@@ -26,7 +26,7 @@ from .diffusion import decode_mel, output_length
 from .errors import InvalidInputError, VoiceError
 from .options import PRESETS, GenerationOptions, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
-from .redaction import has_redaction, redact
+from .redaction import has_redaction, redact, split_redacted
 from .text import TextTokenizer
 from .voices import RANDOM_VOICE, VoiceLibrary
 
@@ -161,7 +161,8 @@ class TextToSpeech:
     def warm_up(self) -> float:
         """Load the standard models and run each once on small inputs (XPU compiles its kernels on first use).
 
-        Returns the seconds it took. Nothing of it affects later results (the RNG state is restored).
+        Returns the seconds it took. Seeded results are unaffected: the CPU RNG is restored and every ``tts`` call
+        seeds all generators anyway.
         """
         start = time.perf_counter()
         rng = torch.get_rng_state()
@@ -255,6 +256,11 @@ class TextToSpeech:
         options = verify(options or PRESETS["fast"])
         ids = self.tokenizer.encode_for_model(text)
         redacting = self.enable_redaction and has_redaction(text)  # raises on unbalanced brackets, before any work
+        if redacting and not any(c.isalnum() for piece, cut in split_redacted(text) if not cut for c in piece):
+            raise InvalidInputError(
+                "everything in this text is inside [brackets], which are cut from the audio: nothing would be "
+                "spoken. Put the words to speak outside the brackets (or turn redaction off to speak them)"
+            )
         if options.voicefixer and not voicefixer_available():
             raise VoiceFixerUnavailableError("voicefixer is not installed: pip install voicefixer (or turn it off)")
         seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
