@@ -52,6 +52,8 @@ def our_worker(models_dir: Path) -> None:
         return models[dtype]
 
     def handle(req):
+        if req["cmd"] == "bandwidth":
+            return {**common.measure_bandwidth(), "threads": torch.get_num_threads()}
         m = model(req["dtype"])
         if req["cmd"] == "load":
             return {"weight_bytes": weight_bytes(m), "text_tokens": text.shape[1]}
@@ -93,7 +95,6 @@ def main() -> None:
     common.write_real_checkpoints(args.models_dir, ["autoregressive"])
     common.write_latents(args.models_dir / "benchvoice" / "latents.pth")
     info = common.machine_info()
-    bws = [common.measure_bandwidth()]
     py, here = common.worker_python(), str(Path(__file__).resolve())
     workers = {"ours": common.Worker("ours", [py, here, "--worker", "ours", "--models-dir", str(args.models_dir)],
                                      with_repo=True)}  # fmt: skip
@@ -104,6 +105,7 @@ def main() -> None:
         loads = {(s, d): w.call(cmd="load", dtype=d) for s, w in workers.items() for d in args.dtypes}
         for (s, d), r in loads.items():
             print(f"{s} {d}: loaded; {r}", file=sys.stderr)
+        bws = [workers["ours"].call(cmd="bandwidth")]  # in a worker: same threads and OpenMP settings as the runs
         runs: dict[tuple, list[dict]] = {}
         t0 = time.perf_counter()
         for rep in range(args.repeats):
@@ -116,13 +118,14 @@ def main() -> None:
                         print(f"rep {rep} {s:4} {d} B={b:2}: step {r['step_s'] * 1e3:7.1f} ms, prefill "
                               f"{r['prefill_s']:.2f} s, stops {r['stops']} [{time.perf_counter() - t0:.0f} s]",
                               file=sys.stderr)  # fmt: skip
-            bws.append(common.measure_bandwidth())  # between rounds (workers idle): the machine is shared
+            bws.append(workers["ours"].call(cmd="bandwidth"))  # between rounds: the machine is shared
             print(f"bandwidth {bws[-1]}", file=sys.stderr)
     finally:
         for w in workers.values():
             w.close()
     info["loadavg_after"] = [round(x, 2) for x in __import__("os").getloadavg()]
-    report(args, info, common.median_bandwidth(bws), loads, runs, list(workers))
+    bw = common.median_bandwidth([{k: v for k, v in b.items() if k.endswith("gbps")} for b in bws])
+    report(args, info, bw, loads, runs, list(workers))
 
 
 def report(args, info, bw, loads, runs, sides) -> None:

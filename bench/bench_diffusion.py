@@ -12,8 +12,9 @@ runs the cond-free pass as a second forward; ours stacks both into one batch-2 f
 
 bf16: ours ``set_layer_dtype(bfloat16)`` (layers[1:] under autocast, as our pipeline's ``precision="bf16"``); the
 reference's own switch, ``enable_fp16 = True``, which on CPU is ``torch.autocast("cpu")``, i.e. bfloat16, for the
-same layers. The vocoder runs in float32 on both sides (as both pipelines run it). Vocoder real-time factor =
-seconds of computing / seconds of audio produced.
+same layers, with those layers' weights (not norms) cast to bf16 so autocast does not re-cast them every call.
+The vocoder runs in float32 on both sides (as both pipelines run it). Vocoder real-time factor = seconds of
+computing / seconds of audio produced.
 """
 
 from __future__ import annotations

@@ -45,7 +45,10 @@ def main() -> None:
             with torch.no_grad():
                 wav = vocoder.inference(mel)
             return {"s": time.perf_counter() - t, "samples": wav.shape[-1]}
-        diffusion.enable_fp16 = req["dtype"] == "bf16"  # CPU autocast = bfloat16 for layers[1:]
+        bf16 = req["dtype"] == "bf16"
+        diffusion.enable_fp16 = bf16  # CPU autocast = bfloat16 for layers[1:]
+        for layer in diffusion.layers[1:]:  # and their weights in bf16: no per-call weight casts
+            common.reference_to_bf16(layer) if bf16 else layer.float()
         diffuser = load_discrete_vocoder_diffuser(desired_diffusion_steps=req["steps"], cond_free=req["cond_free"],
                                                   cond_free_k=2.0)  # fmt: skip
         torch.manual_seed(req["seed"])

@@ -59,7 +59,9 @@ def main() -> None:
             state["bf16"] = bf16
             for model in (tts.autoregressive, tts.clvp):
                 common.reference_to_bf16(model) if bf16 else model.float()
-            tts.diffusion.enable_fp16 = bf16  # CPU autocast: bfloat16 for layers[1:]
+            tts.diffusion.enable_fp16 = bf16  # CPU autocast: bfloat16 for layers[1:] ...
+            for layer in tts.diffusion.layers[1:]:  # ... with their weights in bf16 (no per-call weight casts)
+                common.reference_to_bf16(layer) if bf16 else layer.float()
             return {"load_s": load_s}
         seconds.clear()
         cond = (latents[0].to(torch.bfloat16) if state["bf16"] else latents[0], latents[1])
