@@ -9,6 +9,7 @@ models folder; nothing is downloaded or loaded when this module is imported or t
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import time
 import warnings
@@ -23,7 +24,7 @@ from . import candidates, devices, model_zoo, sampling
 from .audio import OUTPUT_SAMPLE_RATE, format_conditioning
 from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix, read_latents_file
 from .diffusion import decode_mel, output_length
-from .errors import InvalidInputError, VoiceError
+from .errors import DeviceError, InvalidInputError, VoiceError
 from .options import PRESETS, GenerationOptions, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
 from .redaction import has_redaction, redact, split_redacted
@@ -57,6 +58,26 @@ class GenerationResult:
     def real_time_factor(self) -> float:
         """Seconds of computing per second of speech (lower is faster; < 1 is faster than real time)."""
         return sum(self.timings.values()) / max(self.seconds, 1e-9)
+
+
+def _explain_out_of_memory(method):
+    """Out-of-memory that the batch halving could not absorb becomes a ``DeviceError`` saying what to change."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as e:
+            if not devices.is_out_of_memory(e):
+                raise
+            devices.empty_cache(self.device)
+            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DeviceError(
+                f"out of memory on {self.device} ({detail}). Close other programs using it, or use model offloading "
+                "(--offload models), half precision (--precision bf16), a shorter text, or the CPU (--device cpu)"
+            ) from e
+
+    return wrapper
 
 
 class TextToSpeech:
@@ -240,6 +261,7 @@ class TextToSpeech:
         return latents
 
     # ---- generation -----------------------------------------------------------------------------------------------
+    @_explain_out_of_memory
     @torch.inference_mode()
     def tts(
         self,
