@@ -13,9 +13,26 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TORTOISE_VOICES_DIR", str(tmp_path / "user-voices"))
 
 
+@pytest.fixture(scope="session")
+def shared_tts(tiny_models, tmp_path_factory):
+    """One pipeline for the whole session (models load once); for tests that do not change its state."""
+    from tortoise.api import TextToSpeech
+    from tortoise.conditioning import LatentCache
+    from tortoise.voices import VoiceLibrary
+
+    root = tmp_path_factory.mktemp("shared-tts")
+    return TextToSpeech(
+        models_dir=tiny_models,
+        device="cpu",
+        voices=VoiceLibrary(user_dir=root / "voices"),
+        latent_cache=LatentCache(root / "latents"),
+        enable_redaction=False,
+    )
+
+
 @pytest.fixture
 def tts(tts_factory):
-    """A pipeline on the tiny models with redaction off (its aligner needs real weights)."""
+    """A fresh pipeline on the tiny models with redaction off (its aligner needs real weights)."""
     return tts_factory(enable_redaction=False)
 
 
