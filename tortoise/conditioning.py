@@ -8,9 +8,11 @@ contents and the models' identity, in a cache folder: never in the user's voice 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,11 +138,21 @@ class LatentCache:
         try:
             return read_latents_file(path)
         except VoiceError:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache: the entry is simply recomputed each time
+                path.unlink(missing_ok=True)
             return None
 
-    def put(self, voice: Voice, model_identity: str, latents: Latents) -> Path:
-        return write_latents_file(self.path(voice, model_identity), latents)
+    def put(self, voice: Voice, model_identity: str, latents: Latents) -> Path | None:
+        """Store the latents; a cache folder that cannot be written only costs speed (a warning, returns None)."""
+        try:
+            return write_latents_file(self.path(voice, model_identity), latents)
+        except OSError as e:
+            warnings.warn(
+                f"cannot cache the latents of voice {voice.name!r} in {self.directory} ({e.strerror or e}); "
+                "they will be computed again next time",
+                stacklevel=2,
+            )
+            return None
 
     def has(self, voice: Voice, model_identity: str) -> bool:
         return self.path(voice, model_identity).is_file()
