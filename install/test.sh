@@ -17,6 +17,8 @@ fi
 missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v desktop-file-validate >/dev/null 2>&1 || missing+=(desktop-file-utils)
+# Debian's chromium runs the app's browser tests (tests/browser, driven by Playwright; never `playwright install`).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
         step "apt-get install ${missing[*]}"

@@ -161,6 +161,8 @@ def test_widgets_to_options():
     o = generate.make_options(quick(seed=-1, temperature=0.5, sampler="ddim", vocoder="univnet"))
     assert o.seed is None and o.temperature == 0.5 and o.sampler == "ddim" and o.num_autoregressive_samples == 2
     assert generate.make_options(quick(seed=7.0)).seed == 7
+    assert generate.make_options(quick(voicefixer=True)).voicefixer is True
+    assert generate.make_options(quick(preset="fast_mode")).mode == "fast"
     with pytest.raises(InvalidInputError, match="diffusion_steps"):
         generate.make_options(quick(steps=1))
     with pytest.raises(InvalidInputError, match="whole number"):

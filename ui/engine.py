@@ -61,7 +61,7 @@ class Job:
 
     def overall(self) -> float:
         """0..1 over the whole job (segments weigh the same; stages by ``STAGE_WEIGHTS``)."""
-        within = sum(STAGE_WEIGHTS[s] * f for s, f in self.fractions.items())
+        within = sum(STAGE_WEIGHTS.get(s, 0.0) * f for s, f in self.fractions.items())
         return min(1.0, (self.segment + within) / max(self.segments, 1))
 
 

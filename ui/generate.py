@@ -43,6 +43,7 @@ OPTION_FIELDS = {
     "repetition_penalty": "repetition_penalty",
     "cond_free_k": "cond_free_k",
     "vocoder": "vocoder",
+    "voicefixer": "voicefixer",
 }
 
 
@@ -53,7 +54,6 @@ class Request:
     preset: str
     options: object  # GenerationOptions
     precision: str | None = None
-    voicefixer: bool = False
     regenerate: str = ""
     folder: Path | None = None  # an earlier result's folder (regenerating segments of it)
 
@@ -91,7 +91,7 @@ def preset_values(name: str) -> dict:
     from tortoise.options import PRESETS
 
     o = PRESETS[name]
-    return {w: getattr(o, f) for w, f in OPTION_FIELDS.items() if w != "candidates"}
+    return {w: getattr(o, f) for w, f in OPTION_FIELDS.items() if w not in ("candidates", "voicefixer")}
 
 
 def make_options(values: dict):
@@ -104,7 +104,9 @@ def make_options(values: dict):
         v = values.get(widget)
         if v is None or v == "":
             continue
-        if field in ("num_autoregressive_samples", "candidates", "diffusion_steps"):
+        if field == "voicefixer":
+            v = bool(v)
+        elif field in ("num_autoregressive_samples", "candidates", "diffusion_steps"):
             if float(v) != int(v):
                 raise InvalidInputError(f"{field}={v!r} must be a whole number")
             v = int(v)
@@ -142,7 +144,6 @@ def make_request(values: dict, last: dict | None = None) -> Request:
         preset=values.get("preset") or "fast",
         options=make_options(values),
         precision=None if precision in (None, "", S.PRECISION_SETTINGS) else precision,
-        voicefixer=bool(values.get("voicefixer")),
         regenerate=regenerate,
         folder=folder,
     )
@@ -234,11 +235,12 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
 def stage_html(job: Job | None, note: str = "") -> str:
     """Per-stage progress bars of the current segment (plain HTML, no scripts)."""
     rows = []
-    for stage in STAGES:
+    extra = [s for s in (job.fractions if job else {}) if s not in STAGES]  # redaction, voicefixer when used
+    for stage in (*STAGES, *extra):
         f = job.fractions[stage] if job else 0.0
         active = " tts-active" if job and job.stage == stage and f < 1 else ""
         rows.append(
-            f'<div class="tts-stage{active}"><span>{S.STAGE_NAMES[stage]}</span>'
+            f'<div class="tts-stage{active}"><span>{S.STAGE_NAMES.get(stage, stage)}</span>'
             f'<progress max="1" value="{f:.3f}"></progress><span>{f * 100:.0f}%</span></div>'
         )
     head = f"Segment {job.segment + 1} of {job.segments}" if job and job.running else (note or "")
@@ -323,10 +325,6 @@ def stream(
         req = make_request(values, last)
     except TortoiseError as e:
         raise gr.Error(str(e)) from e
-    if req.voicefixer:
-        gr.Warning(S.VOICEFIXER_MISSING)
-    if "[" in req.text and "]" in req.text:
-        gr.Warning(S.REDACTION_MISSING)
     job = engine.begin(session)
     box: dict = {}
 

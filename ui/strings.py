@@ -16,7 +16,10 @@ TAB_GENERATE, TAB_VOICES, TAB_HISTORY, TAB_SETTINGS = "Generate", "Voices", "His
 
 # ---- Generate -------------------------------------------------------------------------------------------------------
 TEXT = "Text"
-TEXT_PLACEHOLDER = "Type or paste what should be said. Long text is split into segments of about 200 characters."
+TEXT_PLACEHOLDER = (
+    "Type or paste what should be said. Long text is split into segments of about 200 characters. "
+    "[Bracketed] text sets the tone but is not spoken."
+)
 TEXT_EMPTY = "Nothing typed yet."
 TEXT_INFO = "{chars} characters, {n} segment{s}"
 VOICE = "Voice"
@@ -45,7 +48,7 @@ PRECISION = "Precision"
 PRECISION_HELP = "auto = fp32, known good. bf16/fp16 are faster on GPUs but can add artefacts (opt-in)."
 PRECISION_SETTINGS = "as in Settings"
 VOCODER = "Vocoder"
-VOICEFIXER = "Clean up with voicefixer"
+VOICEFIXER = "Clean up with voicefixer (optional: pip install voicefixer)"
 REGENERATE = "Regenerate only these segments of the last result"
 REGENERATE_HELP = "e.g. 2 or 1,3-4; leave empty for a new generation."
 GENERATE = "Generate"
@@ -64,8 +67,6 @@ MISSING_MODELS = (
 DOWNLOAD_MODELS = "Download the missing models"
 NO_TEXT = "Type some text to speak first."
 NO_VOICE = "Pick a voice first."
-VOICEFIXER_MISSING = "voicefixer post-processing is not available in this version; the audio was not post-processed."
-REDACTION_MISSING = "[bracketed] text is spoken: redaction is not available in this version."
 NO_LAST_RESULT = "There is no earlier result in this tab to regenerate segments of; generate once first."
 NO_LAST_SEED = "No earlier generation in this tab yet: nothing to reuse."
 CANCELLED = "Cancelled. {done} of {total} segment(s) were finished and kept in {folder}."
@@ -79,6 +80,8 @@ STAGE_NAMES = {
     "latents": "Latents",
     "diffusion": "Diffusion",
     "vocoder": "Vocoder",
+    "redaction": "Redaction",
+    "voicefixer": "Voicefixer",
 }
 
 # ---- Voices ---------------------------------------------------------------------------------------------------------
