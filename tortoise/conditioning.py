@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .audio import AR_SAMPLE_RATE, diffusion_conditioning_mel, format_conditioning
 from .audio_io import atomic_write, load_audio
-from .errors import VoiceError
+from .errors import AudioError, InvalidInputError, VoiceError
 from .voices import Voice
 
 CLIP_WINDOW_SEED = 0  # fixed crop of clips longer than 6 s, so cached latents are reproducible
@@ -54,10 +54,25 @@ def mix(latents: list[Latents]) -> Latents:
 
 
 def load_clips(voice: Voice) -> list[Tensor]:
-    """The voice's clips as mono 22.05 kHz (1, T) tensors."""
+    """The voice's clips as mono 22.05 kHz (1, T) tensors.
+
+    A clip that cannot be used (corrupt, empty, silent, too long) is skipped with a warning naming it, so one stray
+    file does not make the voice unusable; ``VoiceError`` when no clip is left.
+    """
     if not voice.clips:
         raise VoiceError(f"voice {voice.name!r} has no audio clips")
-    return [load_audio(p, AR_SAMPLE_RATE) for p in voice.clips]
+    clips, problems = [], []
+    for path in voice.clips:
+        try:
+            clips.append(load_audio(path, AR_SAMPLE_RATE))
+        except (AudioError, InvalidInputError) as e:
+            problems.append(str(e))
+            warnings.warn(f"voice {voice.name!r}: skipped a clip: {e}", stacklevel=2)
+    if not clips:
+        raise VoiceError(
+            f"voice {voice.name!r} has no usable clip in {voice.path}: {problems[0]} Replace or remove the files."
+        )
+    return clips
 
 
 @torch.inference_mode()
