@@ -45,3 +45,7 @@ def one_line(err: str) -> bool:
     """A CLI error as promised: exactly one non-empty line on stderr, no traceback."""
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning: ")]
     return len(lines) == 1 and "Traceback" not in err
+
+
+REPO = Path(__file__).resolve().parents[2]
+BUILTIN_CLIP = sorted((REPO / "voices" / "train_grace").iterdir())[0]  # a real recording shipped with the project
