@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio_io import atomic_write, read_audio, save_audio
+from .audio_io import atomic_write, read_audio, read_metadata, save_audio
 from .errors import InvalidInputError, TortoiseError
 from .options import GenerationOptions
 from .text import split_text
@@ -104,7 +104,7 @@ def generate_long(
     result = LongResult(folder, segments, [segment_file(folder, i) for i in range(len(segments))], None)
     for i, segment in enumerate(segments):
         best = segment_file(folder, i)
-        if best.is_file() and i not in redo and (skip_existing or regenerate):
+        if best.is_file() and i not in redo and (skip_existing or regenerate) and _holds(best, segment):
             continue
         if on_segment is not None:
             on_segment(i, len(segments), segment)
@@ -131,6 +131,14 @@ def generate_long(
     if all(f.is_file() for f in result.files):
         result.combined = combine(result.files, folder / COMBINED, metadata={"voice": voice, "seed": plan["seed"]})
     return result
+
+
+def _holds(path: Path, segment: str) -> bool:
+    """Whether a segment file was made from this text (after an edit, old files must not be reused)."""
+    try:
+        return read_metadata(path).get("text") == segment
+    except Exception:  # unreadable (truncated, not ours): make it again
+        return False
 
 
 def combine(files: list[Path], out: Path, *, metadata: dict | None = None) -> Path:
