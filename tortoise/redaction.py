@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,7 +249,7 @@ class Wav2VecAligner:
             folder = Path(files["config.json"]).parent
             try:
                 model = Wav2Vec2ForCTC.from_pretrained(folder)
-            except (OSError, ValueError, RuntimeError) as e:
+            except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:  # refused pickled code too
                 raise CheckpointError(
                     f"the cached wav2vec2 alignment model in {folder} cannot be loaded ({e}); "
                     "delete that folder and retry to download it again"
