@@ -11,10 +11,10 @@ from tortoise.options import preset
 QUICK_CLI = ("-p", "ultra_fast", "--num-autoregressive-samples", "1", "--steps", "2", "--max-mel-tokens", "20", "-q")
 
 
-def quick(**overrides):
+def quick(preset_name: str = "ultra_fast", **overrides):
     """The cheapest pipeline run on the tiny models: one candidate, two diffusion steps, short speech."""
     settings = dict(num_autoregressive_samples=1, diffusion_steps=2, max_mel_tokens=20, seed=1)
-    return preset("ultra_fast", **{**settings, **overrides})
+    return preset(preset_name, **{**settings, **overrides})
 
 
 def tone(seconds: float, sr: int, *, freq: float = 220.0, amp: float = 0.5) -> np.ndarray:
