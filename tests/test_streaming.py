@@ -68,3 +68,14 @@ def test_standard_mode_streams_one_chunk_per_segment(tts_factory):
     options = preset("ultra_fast", num_autoregressive_samples=2, diffusion_steps=3, seed=2)
     chunks = list(tts.stream(text, "random", options))
     assert len(chunks) == len(split_text(text)) == 3 and all(c.numel() > 0 for c in chunks)
+
+
+def test_a_redacted_segment_streams_whole_and_cut(tts_factory):
+    from tests.test_pipeline import _tiny_aligner
+
+    text = "[Whispering,] this part is spoken."
+    tts = tts_factory(aligner=_tiny_aligner())
+    chunks = list(tts.stream(text, "train_grace", _fast(seed=3), chunk_tokens=4, first_chunk_tokens=4))
+    whole = tts.tts(text, "train_grace", _fast(seed=3)).audio[0]
+    assert len(chunks) == 1
+    torch.testing.assert_close(chunks[0], whole)

@@ -94,13 +94,15 @@ def stream_text(tts, text: str, voice: str, options, *, chunk_tokens: int, first
 
     from . import devices
     from .options import PRESETS, verify
+    from .redaction import has_redaction
     from .text import split_text
 
     options = verify(options or PRESETS["fast_mode"])
     seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
     tts.check_voice(voice)
     for i, segment in enumerate(split_text(text)):
-        if options.mode != "fast":
+        # a [bracketed] prompt is cut from finished audio, so such a segment is delivered whole, already cut
+        if options.mode != "fast" or (tts.enable_redaction and has_redaction(segment)):
             yield tts.tts(segment, voice, replace(options, seed=seed + i), progress=progress).audio[0]
             continue
         devices.seed_all(seed + i)
