@@ -4,6 +4,7 @@ clip, settings saved to the config file and shown again after a reload. Screensh
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -103,19 +104,22 @@ def test_cancel_keeps_finished_segments(page, server, shots):
         "This sentence is long enough that the splitter gives it a segment of its own, which is the point of it, "
         "and it goes on a little longer still so that two of them never fit together. "
     )
-    page.fill("#gen-text textarea", sentence * 12)  # 12 segments: more than can finish before Cancel
-    page.wait_for_selector("#gen-text-info:has-text('segments')")
+    page.fill("#gen-text textarea", sentence * 40)  # 40 segments: far more than can finish before Cancel
+    page.wait_for_selector("#gen-text-info:has-text('40 segments')")
     page.get_by_text("Advanced options").click()
-    page.fill("#gen-samples input", "2")
-    page.fill("#gen-steps input", "3")
+    page.fill("#gen-samples input", "8")
+    page.fill("#gen-steps input", "40")
     before = {p.name for p in server.outputs.iterdir()} if server.outputs.is_dir() else set()
     page.click("#gen-go")
-    page.wait_for_selector("#gen-status:has-text('Segment 2 of 12')", timeout=120_000)
+    deadline = time.monotonic() + 120
+    while not [p for p in server.outputs.glob("*/00.wav") if p.parent.name not in before]:
+        assert time.monotonic() < deadline, "the first segment was never written"
+        time.sleep(0.05)
     page.click("#gen-cancel")
     page.wait_for_selector("#gen-status:has-text('Cancelled')", timeout=60_000)
     page.screenshot(path=str(shots / "cancelled.png"), full_page=True)
     (folder,) = [p for p in server.outputs.iterdir() if p.is_dir() and p.name not in before]
     kept = sorted(p.name for p in folder.glob("[0-9][0-9].wav"))
-    assert 1 <= len(kept) < 12 and not (folder / "combined.wav").exists(), kept
+    assert 1 <= len(kept) < 40 and not (folder / "combined.wav").exists(), kept
     page.get_by_role("tab", name="History").click()
     page.wait_for_selector("#hist-table:has-text('cancelled')")
