@@ -152,7 +152,7 @@ def server(tmp_path_factory, tiny_models, chromium_path):
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
-    pg.set_default_timeout(30_000)
+    pg.set_default_timeout(60_000)  # shared CI machines can be slow; waits end as soon as the page is ready
     pg.goto(server.url)
     pg.wait_for_selector("#gen-go")
     yield pg
