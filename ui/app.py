@@ -159,7 +159,12 @@ def build_app(engine: Engine, settings: Settings | None = None):
         )
 
         def on_cancel(request: gr.Request):
-            return generate.cancel(engine, request.session_hash)
+            # the pipeline stops at its next progress report; a model still loading can take a while on a busy
+            # machine, so say "cancelling" at once and report what was kept once it really stopped
+            job = engine.cancel(request.session_hash)
+            if job is not None and not job.finished.is_set():
+                yield generate.stage_html(None, S.CANCEL_REQUESTED)
+            yield generate.cancel(engine, request.session_hash, wait=120, job=job)
 
         g["cancel"].click(on_cancel, outputs=g["status"], cancels=[gen_event], **LIGHT)
 

@@ -278,9 +278,10 @@ def all_files(e: Entry) -> list[str]:
     return sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
-def cancel(engine: Engine, session: str, *, wait: float = 10.0) -> str:
-    """Stop the tab's generation; waits a little for it to stop and says what was kept (status HTML)."""
-    job = engine.cancel(session)
+def cancel(engine: Engine, session: str, *, wait: float = 10.0, job: Job | None = None) -> str:
+    """Stop the tab's generation (or ``job``, already cancelled); waits up to ``wait`` s for it to stop and says
+    what was kept (status HTML)."""
+    job = job or engine.cancel(session)
     if job is None:
         return stage_html(None, S.NOTHING_TO_CANCEL)
     if not job.finished.wait(wait) or job.outcome is None:
