@@ -126,7 +126,7 @@ class ScriptedModel:
     def setup_caches(self, max_batch, max_seq):
         self.max_seq = max_seq
 
-    def next_logits(self, x, input_pos):
+    def next_logits(self, x, input_pos, kv_len=None):
         self.calls += 1
         step = int(input_pos[-1]) - self.E  # 0 after the prefill
         assert int(input_pos[-1]) < self.max_seq

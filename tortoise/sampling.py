@@ -31,7 +31,7 @@ class ARModel(Protocol):
 
     def prefix(self, cond_latent: Tensor, text_tokens: Tensor) -> Tensor: ...
     def embed_mel(self, codes: Tensor, positions: Tensor) -> Tensor: ...
-    def next_logits(self, x: Tensor, input_pos: Tensor) -> Tensor: ...
+    def next_logits(self, x: Tensor, input_pos: Tensor, kv_len: int | None = None) -> Tensor: ...
     def setup_caches(self, max_batch: int, max_seq: int) -> None: ...
 
 
@@ -95,7 +95,7 @@ def _next_token(logits: Tensor, seen: Tensor, greedy: bool, generator, sampling_
 # ---- the decode loop ---------------------------------------------------------------------------------------------
 def prefill(model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=None, **sampling_kwargs) -> Tensor:
     """Run the prefix + start code ``x`` (B, E+1, C) into the cache; return the first code (B,)."""
-    logits = model.next_logits(x, torch.arange(x.shape[1], device=x.device))
+    logits = model.next_logits(x, torch.arange(x.shape[1], device=x.device), x.shape[1])
     return _next_token(logits, seen, greedy, generator, sampling_kwargs)
 
 
@@ -108,11 +108,17 @@ def decode_one_token(
     *,
     greedy: bool,
     generator=None,
+    kv_len: int | None = None,
     **sampling_kwargs,
 ) -> Tensor:
-    """Feed ``token`` (B,) at cache position ``input_pos`` (1,) and mel position ``mel_pos`` (1,); next code (B,)."""
+    """Feed ``token`` (B,) at cache position ``input_pos`` (1,) and mel position ``mel_pos`` (1,); next code (B,).
+
+    ``kv_len`` (host int, ``input_pos + 1``) lets attention read only the filled cache. A compiled step
+    (``model.decode_logits``) keeps static shapes and ignores it.
+    """
     x = model.embed_mel(token[:, None], mel_pos)  # (B, 1, C)
-    logits = getattr(model, "decode_logits", model.next_logits)(x, input_pos)  # a compiled step when set
+    compiled = getattr(model, "decode_logits", None)
+    logits = compiled(x, input_pos) if compiled is not None else model.next_logits(x, input_pos, kv_len)
     return _next_token(logits, seen, greedy, generator, sampling_kwargs)
 
 
@@ -132,18 +138,23 @@ def decode_n_tokens(
     n: int,
     *,
     stop_token: int,
+    next_pos: int | None = None,
     **kwargs,
 ) -> list[Tensor]:
     """Decode ``n`` codes after ``token``; ``input_pos``, ``mel_pos``, ``seen``, ``finished`` advance in place.
 
     Rows already stopped get ``stop_token``, like HF's padding of finished rows (their draws still consume the RNG).
+    ``next_pos`` is ``input_pos`` as a host int (no sync to read it): with it, attention reads only the filled cache.
     """
     out = []
     for _ in range(n):
-        token = decode_one_token(model, token, input_pos, mel_pos, seen, **kwargs).masked_fill(finished, stop_token)
+        kv_len = None if next_pos is None else next_pos + 1
+        token = decode_one_token(model, token, input_pos, mel_pos, seen, kv_len=kv_len, **kwargs)
+        token = token.masked_fill(finished, stop_token)
         _record(token, seen, finished, stop_token)
         input_pos += 1
         mel_pos += 1
+        next_pos = None if next_pos is None else next_pos + 1
         out.append(token)
     return out
 
@@ -256,8 +267,9 @@ def generate_chunks(
     while done < max_tokens:
         n = min(stop_check_every, max_tokens - done)
         new = decode_n_tokens(
-            model, last, input_pos, mel_pos, seen, finished, n, stop_token=cfg.stop_mel_token, **kwargs
-        )
+            model, last, input_pos, mel_pos, seen, finished, n, stop_token=cfg.stop_mel_token, next_pos=E + done,
+            **kwargs,
+        )  # fmt: skip
         done, last = done + n, new[-1]
         yield torch.stack(new, dim=1)
         if bool(finished.all()):  # host sync, once per stop_check_every steps

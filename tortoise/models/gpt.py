@@ -127,7 +127,9 @@ class Attention(nn.Module):
         self.c_proj = nn.Linear(cfg.model_dim, cfg.model_dim)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, input_pos: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, input_pos: Tensor | None = None, mask: Tensor | None = None, kv_len: int | None = None
+    ) -> Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
@@ -137,7 +139,9 @@ class Attention(nn.Module):
             if self.kv_cache is None:
                 raise RuntimeError("input_pos given but no KV cache: call setup_caches(max_batch, max_seq) first")
             k, v = self.kv_cache.update(input_pos, k, v)  # (B, H, S_max, D)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            if kv_len is not None:  # attend over the filled part only: S_max - kv_len fewer keys read per step
+                k, v = k[:, :, :kv_len], v[:, :, :kv_len]  # (B, H, kv_len, D)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -159,8 +163,10 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm32(cfg.model_dim, eps=cfg.layer_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: Tensor, input_pos: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        x = x + self.attn(self.ln_1(x), input_pos, mask)
+    def forward(
+        self, x: Tensor, input_pos: Tensor | None = None, mask: Tensor | None = None, kv_len: int | None = None
+    ) -> Tensor:
+        x = x + self.attn(self.ln_1(x), input_pos, mask, kv_len)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -189,11 +195,19 @@ class GPT2(nn.Module):
             self.causal_mask = torch.tril(torch.ones(max_seq, max_seq, dtype=torch.bool))
         self.max_batch, self.max_seq, self._cache_kind = max_batch, max_seq, (dtype, device)
 
-    def forward(self, x: Tensor, input_pos: Tensor | None = None) -> Tensor:
-        """``x`` (B, S, C) -> hidden states (B, S, C); with ``input_pos`` (S,) through the KV cache."""
-        mask = None if input_pos is None else self.causal_mask[None, None, input_pos]  # (1, 1, S, S_max)
+    def forward(self, x: Tensor, input_pos: Tensor | None = None, kv_len: int | None = None) -> Tensor:
+        """``x`` (B, S, C) -> hidden states (B, S, C); with ``input_pos`` (S,) through the KV cache.
+
+        ``kv_len`` (a host int, the filled cache length after this call) lets attention read only the filled part
+        of the cache: then ``x`` must be either one new position or a run starting at position 0 (prefill), whose
+        masks are implicit. Without it the whole static cache is read with an explicit mask (static shapes, for
+        ``torch.compile``).
+        """
+        mask = None
+        if input_pos is not None and kv_len is None:
+            mask = self.causal_mask[None, None, input_pos]  # (1, 1, S, S_max)
         for block in self.h:
-            x = block(x, input_pos, mask)
+            x = block(x, input_pos, mask, kv_len)
         return self.ln_f(x)
 
 
@@ -277,9 +291,12 @@ class UnifiedVoice(nn.Module):
     def setup_caches(self, max_batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
         self.gpt.setup_caches(max_batch, max_seq, dtype)
 
-    def next_logits(self, x: Tensor, input_pos: Tensor) -> Tensor:
-        """Run embeddings ``x`` (B, S, C) at cache positions ``input_pos`` (S,); mel logits of the last one (B, V)."""
-        h = self.gpt(x, input_pos)[:, -1]
+    def next_logits(self, x: Tensor, input_pos: Tensor, kv_len: int | None = None) -> Tensor:
+        """Run embeddings ``x`` (B, S, C) at cache positions ``input_pos`` (S,); mel logits of the last one (B, V).
+
+        ``kv_len``: see ``GPT2.forward`` (the decode loop passes it; a compiled step does not).
+        """
+        h = self.gpt(x, input_pos, kv_len)[:, -1]
         return self.mel_head(self.final_norm(h))
 
     # ---- full passes (no cache) ---------------------------------------------------------------------------------
