@@ -97,4 +97,7 @@ def build(
     model.to(device=device)
     if dtype is not None:
         model.to(dtype=dtype)
+        for module in model.modules():  # norms that compute in float32 keep float32 parameters
+            if getattr(module, "keep_fp32", False):
+                module.float()
     return model.eval().requires_grad_(False)

@@ -94,8 +94,17 @@ def _next_token(logits: Tensor, seen: Tensor, greedy: bool, generator, sampling_
 
 # ---- the decode loop ---------------------------------------------------------------------------------------------
 def prefill(model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=None, **sampling_kwargs) -> Tensor:
-    """Run the prefix + start code ``x`` (B, E+1, C) into the cache; return the first code (B,)."""
-    logits = model.next_logits(x, torch.arange(x.shape[1], device=x.device), x.shape[1])
+    """Run the prefix + start code ``x`` (B, E+1, C) into the cache; return the first code (B,).
+
+    Every row holds the same prompt, so a model with ``share_prefix`` runs it once and copies the cache rows.
+    """
+    B, S = x.shape[:2]
+    positions = torch.arange(S, device=x.device)
+    if B > 1 and hasattr(model, "share_prefix"):
+        logits = model.next_logits(x[:1], positions, S).expand(B, -1)  # (B, V): one prompt, B identical rows
+        model.share_prefix(B, S)
+    else:
+        logits = model.next_logits(x, positions, S)
     return _next_token(logits, seen, greedy, generator, sampling_kwargs)
 
 

@@ -92,6 +92,8 @@ _REFERENCE_DEFAULTS: dict[str, object] = dict(
 class LayerNorm32(nn.LayerNorm):
     """LayerNorm computed in float32 and cast back (fp16/bf16 safety)."""
 
+    keep_fp32 = True  # loading.build keeps these parameters float32 in a reduced-precision model (no per-call cast)
+
     def forward(self, x: Tensor) -> Tensor:
         w = self.weight.float()
         b = self.bias.float()
@@ -195,6 +197,13 @@ class GPT2(nn.Module):
             self.causal_mask = torch.tril(torch.ones(max_seq, max_seq, dtype=torch.bool))
         self.max_batch, self.max_seq, self._cache_kind = max_batch, max_seq, (dtype, device)
 
+    def share_prefix(self, batch: int, length: int) -> None:
+        """Copy cache row 0's first ``length`` positions to rows 1 .. batch-1 (a prompt prefilled once for all)."""
+        for block in self.h:
+            cache = block.attn.kv_cache
+            cache.k_cache[1:batch, :, :length] = cache.k_cache[:1, :, :length]
+            cache.v_cache[1:batch, :, :length] = cache.v_cache[:1, :, :length]
+
     def forward(self, x: Tensor, input_pos: Tensor | None = None, kv_len: int | None = None) -> Tensor:
         """``x`` (B, S, C) -> hidden states (B, S, C); with ``input_pos`` (S,) through the KV cache.
 
@@ -290,6 +299,9 @@ class UnifiedVoice(nn.Module):
     # ---- inference (KV cache) -----------------------------------------------------------------------------------
     def setup_caches(self, max_batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
         self.gpt.setup_caches(max_batch, max_seq, dtype)
+
+    def share_prefix(self, batch: int, length: int) -> None:
+        self.gpt.share_prefix(batch, length)
 
     def next_logits(self, x: Tensor, input_pos: Tensor, kv_len: int | None = None) -> Tensor:
         """Run embeddings ``x`` (B, S, C) at cache positions ``input_pos`` (S,); mel logits of the last one (B, V).
@@ -403,6 +415,6 @@ def remap_keys(sd: dict[str, Tensor]) -> dict[str, Tensor]:
         if _CONV1D_KEY.fullmatch(k):
             if v.dim() != 2:
                 raise ValueError(f"{k}: expected a 2-D GPT-2 Conv1D weight, got shape {tuple(v.shape)}")
-            v = v.t()
+            v = v.t().contiguous()  # a transposed view would make every GEMM read a strided weight (slow in bf16)
         out[k] = v
     return out

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm that always computes in float32 and casts back (fp16/bf16 safety)."""
 
+    keep_fp32 = True  # loading.build keeps these parameters float32 in a reduced-precision model (no per-call cast)
+
     def forward(self, x: Tensor) -> Tensor:
         w = None if self.weight is None else self.weight.float()
         b = None if self.bias is None else self.bias.float()
