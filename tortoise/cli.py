@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import sys
 import tempfile
 import warnings
@@ -344,6 +345,9 @@ def _command_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # OpenMP threads that sleep instead of spinning while they wait: on a CPU shared with other programs, spinning
+    # threads made decoding 3-6x slower (bench/RESULTS.md); must be set before torch is imported; yours wins
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         args = _command_parser().parse_args(argv)

@@ -61,6 +61,7 @@ def settings_for(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at start: works offline
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # sleeping, not spinning, OpenMP threads (before torch)
     try:
         import gradio  # noqa: F401
     except ImportError:
