@@ -217,3 +217,14 @@ def test_compiled_decode_step_gives_the_same_audio(tts_factory, monkeypatch):
     compiled = compiled_tts.tts("Compiled.", "random", quick(seed=5)).audio[0]
     assert hasattr(compiled_tts.model("autoregressive"), "decode_logits")
     torch.testing.assert_close(compiled, plain)
+
+
+def test_bf16_precision_runs_end_to_end(tts_factory):
+    tts = tts_factory(precision="bf16")
+    result = tts.tts("In brain float.", "train_grace", quick())
+    assert torch.isfinite(result.audio[0]).all() and result.audio[0].numel() > 0
+    ar = tts.model("autoregressive")
+    assert ar.gpt.h[0].attn.c_attn.weight.dtype == torch.bfloat16
+    assert ar.gpt.ln_f.weight.dtype == torch.float32  # norms keep float32 parameters
+    streamed = list(tts.stream("In brain float.", "train_grace", preset("fast_mode", seed=1, max_mel_tokens=60)))
+    assert all(torch.isfinite(c).all() for c in streamed)

@@ -38,6 +38,12 @@ class CrossFader:
         return chunk
 
 
+def _vocode(hifi, latents: Tensor, cond: Tensor) -> Tensor:
+    """HiFi-GAN decode in the decoder's own precision (the AR model may run in bf16/fp16)."""
+    dtype = next(hifi.parameters()).dtype
+    return hifi.inference(latents.to(dtype), cond.to(dtype))
+
+
 @torch.inference_mode()
 def stream_fast_segment(
     ar,
@@ -78,13 +84,13 @@ def stream_fast_segment(
         if stopped or codes.shape[1] >= max_tokens:
             break
         next_decode = codes.shape[1] + chunk_tokens
-        wav = hifi.inference(ar.latents(cond, text, codes).to(cond.dtype), cond)  # partial: no stop yet
+        wav = _vocode(hifi, ar.latents(cond, text, codes), cond)  # partial: no stop yet
         yield fader.push(wav.reshape(-1).float())
     codes = torch.cat(parts, dim=1)
     padded = torch.nn.functional.pad(codes, (0, max_tokens - codes.shape[1]), value=stop)
     fixed = candidates.fix_autoregressive_output(padded)
     keep = max(candidates.calm_cutoff(fixed[0]), 1)  # latents are causal: computing only the kept ones is exact
-    wav = hifi.inference(ar.latents(cond, text, fixed[:, :keep]).to(cond.dtype), cond)
+    wav = _vocode(hifi, ar.latents(cond, text, fixed[:, :keep]), cond)
     yield fader.push(wav.reshape(-1).float(), final=True)
 
 

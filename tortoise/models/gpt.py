@@ -186,7 +186,7 @@ class GPT2(nn.Module):
 
     def setup_caches(self, max_batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
         """Allocate the KV caches and the causal mask once; a smaller later request reuses them."""
-        dtype = dtype or self.ln_f.weight.dtype
+        dtype = dtype or self.h[0].attn.c_attn.weight.dtype  # the compute dtype (norms stay float32)
         device = self.ln_f.weight.device
         if self.max_batch >= max_batch and self.max_seq >= max_seq and self._cache_kind == (dtype, device):
             return
