@@ -19,6 +19,8 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v desktop-file-validate >/dev/null 2>&1 || missing+=(desktop-file-utils)
 # Debian's chromium runs the app's browser tests (tests/browser, driven by Playwright; never `playwright install`).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The app's live (streamed) audio is encoded by Gradio with the ffmpeg program.
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 if ((${#missing[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
         step "apt-get install ${missing[*]}"

@@ -194,3 +194,11 @@ def test_history_rebuilds_from_folders_and_reuses_file_settings(engine):
     values = reuse_from_file(str(Path(out["last"]["folder"]) / "00.wav"))
     assert values["voice"] == "train_grace" and values["options"]["diffusion_steps"] == 3
     assert reuse_from_file(out["combined"]) is None, "combined.wav carries no options"
+
+
+def test_fast_mode_streams_chunks_for_the_live_player(engine):
+    chunks = list(generate.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
+    assert chunks and all(sr == 24000 and data.ndim == 1 for sr, data in chunks)
+    assert sum(data.size for _, data in chunks) > 0
+    with pytest.raises(InvalidInputError, match="type some text"):
+        list(generate.stream_fast(engine, quick(text="  ")))

@@ -158,6 +158,13 @@ def build_app(engine: Engine, settings: Settings | None = None):
             **GPU,
         )
 
+        def on_stream(data):
+            values = {name: data[g[name]] for name in generate.FIELDS}
+            with _library_errors():
+                yield from generate.stream_fast(engine, values)
+
+        g["stream"].click(on_stream, inputs=gen_inputs, outputs=g["live"], api_name="stream", **GPU)
+
         def on_cancel(request: gr.Request):
             # the pipeline stops at its next progress report; a model still loading can take a while on a busy
             # machine, so say "cancelling" at once and report what was kept once it really stopped

@@ -368,3 +368,30 @@ def stream(
         "timings": timings_markdown(e),
         "last": last_state(e),
     }
+
+
+def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_chunk_tokens: int = 60):
+    """Yield ``(24000, samples)`` chunks for Gradio's streaming audio: fast mode (one take, HiFi-GAN decoder).
+
+    The text and voice and the sampling settings come from the Generate tab; nothing is saved (use Generate for
+    files and history). Raises ``TortoiseError`` for bad input or missing models.
+    """
+    import dataclasses
+    import shutil
+
+    from tortoise.errors import InvalidInputError, TortoiseError
+
+    text = (values.get("text") or "").strip()
+    if not text:
+        raise InvalidInputError("type some text to speak first")
+    if shutil.which("ffmpeg") is None:  # Gradio encodes streamed audio with the ffmpeg program
+        raise TortoiseError(
+            "listening while it is made needs FFmpeg: install it (sudo apt install ffmpeg, or conda install ffmpeg) "
+            "and restart the app; Generate works without it"
+        )
+    options = dataclasses.replace(make_options(values), mode="fast", num_autoregressive_samples=1, candidates=1)
+    voice = voice_spec(values.get("voices")) or "random"
+    with engine.gpu():
+        tts = engine.tts()
+        for chunk in tts.stream(text, voice, options, chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens):
+            yield 24000, chunk.numpy()

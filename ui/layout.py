@@ -67,7 +67,9 @@ def generate_tab(gr, settings: Settings) -> dict:
             c["regenerate"] = gr.Textbox(label=S.REGENERATE, info=S.REGENERATE_HELP, elem_id="gen-regenerate")
     with gr.Row():
         c["generate"] = gr.Button(S.GENERATE, variant="primary", elem_id="gen-go")
+        c["stream"] = gr.Button(S.STREAM, elem_id="gen-stream")
         c["cancel"] = gr.Button(S.CANCEL, variant="stop", elem_id="gen-cancel")
+    c["live"] = gr.Audio(label=S.LIVE, streaming=True, autoplay=True, interactive=False, elem_id="gen-live")
     c["status"] = gr.HTML(label=S.STATUS, elem_id="gen-status")
     c["combined"] = gr.Audio(label=S.COMBINED, type="filepath", interactive=False, elem_id="gen-combined")
     with gr.Row():

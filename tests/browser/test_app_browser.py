@@ -123,3 +123,15 @@ def test_cancel_keeps_finished_segments(page, server, shots):
     assert 1 <= len(kept) < 40 and not (folder / "combined.wav").exists(), kept
     page.get_by_role("tab", name="History").click()
     page.wait_for_selector("#hist-table:has-text('cancelled')")
+
+
+def test_listen_as_it_is_made_streams_into_the_live_player(page, server, shots):
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("Gradio's streamed audio needs the ffmpeg program (install/test.sh installs it as root)")
+    page.fill("#gen-text textarea", "Streaming in the app. It starts playing early.")
+    page.click("#gen-stream")
+    page.wait_for_selector("#gen-live audio", state="attached", timeout=120_000)
+    page.screenshot(path=str(shots / "live.png"), full_page=True)
+    assert "Error" not in page.inner_text("#gen-live")
