@@ -202,3 +202,12 @@ def test_fast_mode_streams_chunks_for_the_live_player(engine):
     assert sum(data.size for _, data in chunks) > 0
     with pytest.raises(InvalidInputError, match="type some text"):
         list(generate.stream_fast(engine, quick(text="  ")))
+
+
+def test_warm_up_in_background_loads_the_models(engine):
+    thread = engine.warm_up_in_background()
+    assert thread is not None
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    out = final(engine, quick())  # a job after the warm-up still works
+    assert Path(out["combined"]).is_file()

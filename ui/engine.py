@@ -157,6 +157,29 @@ class Engine:
         except Exception:  # a bad models folder: "unknown" is the honest answer in a listing
             return None
 
+    def warm_up_in_background(self):
+        """Load the models and run each once while the page opens (XPU compiles its kernels on first use).
+
+        Returns the thread, or None when the models are missing. A job started meanwhile waits for it (same lock).
+        """
+        import sys
+        import threading
+
+        if self.missing_models():
+            return None
+
+        def work() -> None:
+            try:
+                with self.gpu():
+                    seconds = self.tts().warm_up()
+                print(f"models warmed up in {seconds:.1f} s", file=sys.stderr)
+            except Exception as e:  # the first job will load the models (and report any real problem) itself
+                print(f"warning: warm-up failed ({e}); the first generation loads the models", file=sys.stderr)
+
+        thread = threading.Thread(target=work, name="tortoise-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     # ---- device work ------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def gpu(self, job: Job | None = None) -> Iterator[None]:

@@ -40,6 +40,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models-dir", type=Path, help="folder with the model weights (overrides the saved setting)")
     p.add_argument("--device", help="cuda, xpu, mps or cpu (default: the saved setting, else the best available)")
     p.add_argument("-V", "--voices-dir", type=Path, action="append", default=[], help="an extra voices folder")
+    p.add_argument("--no-warm-up", action="store_true", help="do not load and warm up the models at start")
     return p.parse_args(argv)
 
 
@@ -79,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     engine = Engine(settings)
     app = build_app(engine, settings)
+    if not args.no_warm_up:
+        engine.warm_up_in_background()
     port = free_port(args.host, args.port)
     app.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
