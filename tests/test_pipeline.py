@@ -228,3 +228,10 @@ def test_bf16_precision_runs_end_to_end(tts_factory):
     assert ar.gpt.ln_f.weight.dtype == torch.float32  # norms keep float32 parameters
     streamed = list(tts.stream("In brain float.", "train_grace", preset("fast_mode", seed=1, max_mel_tokens=60)))
     assert all(torch.isfinite(c).all() for c in streamed)
+
+
+def test_has_cached_latents(tts_factory):
+    tts = tts_factory()
+    assert not tts.has_cached_latents("train_grace")
+    tts.voice_latents("train_grace")
+    assert tts.has_cached_latents("train_grace")

@@ -208,7 +208,8 @@ class TextToSpeech:
         devices.empty_cache(self.device)
 
     # ---- voices ---------------------------------------------------------------------------------------------------
-    def _model_identity(self) -> str:
+    def model_identity(self) -> str:
+        """What cached conditioning latents are keyed on: the AR and diffusion files and configurations."""
         parts = []
         for name in ("autoregressive", "diffusion_decoder"):
             path = self.checkpoints.get(name) or model_zoo.expected_path(name, self.models_dir)
@@ -216,6 +217,11 @@ class TextToSpeech:
             parts.append(f"{name}:{path.name}:{stat.st_size if stat else 0}:{int(stat.st_mtime) if stat else 0}")
             parts.append(repr(model_zoo.model_config(name, self.models_dir)))
         return "|".join(parts)
+
+    def has_cached_latents(self, voice: str) -> bool:
+        """Whether ``voice``'s conditioning latents are ready without computing (cached, or a latents-only voice)."""
+        v = self.voices.get(voice)
+        return not v.clips or self.latent_cache.has(v, self.model_identity())
 
     def check_voice(self, voice: str) -> None:
         """Raise ``VoiceError`` unless every name in ``voice`` (``a&b`` mixes) is ``random`` or a known voice."""
@@ -247,7 +253,7 @@ class TextToSpeech:
         voice = self.voices.get(name)
         if not voice.clips:
             return read_latents_file(voice.latents)
-        identity = self._model_identity()
+        identity = self.model_identity()
         cached = self.latent_cache.get(voice, identity)
         clips = load_clips(voice)
         if cached is not None:

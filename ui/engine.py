@@ -147,13 +147,12 @@ class Engine:
     def model_identity(self) -> str | None:
         """What the latent cache is keyed on for the current models, or None without models.
 
-        Uses ``TextToSpeech._model_identity`` (private): the library has no public way to ask whether a voice's
-        latents are cached (requested in the report).
+        ``TextToSpeech.model_identity``; the voices table compares it with each voice's cache entries.
         """
         if self.missing_models():
             return None
         try:
-            return self.tts()._model_identity()
+            return self.tts().model_identity()
         except Exception:  # a bad models folder: "unknown" is the honest answer in a listing
             return None
 
