@@ -48,3 +48,15 @@ def test_build_app_without_weights(tmp_path, monkeypatch):
     options = launch_options(engine)
     assert str((tmp_path / "data" / "tortoise-tts" / "outputs").resolve()) in options["allowed_paths"]
     assert not (tmp_path / "config").exists(), "building the app writes nothing"
+
+
+def test_uploads_are_size_limited(monkeypatch):
+    from ui.app import max_upload
+
+    monkeypatch.delenv("TORTOISE_MAX_UPLOAD_MB", raising=False)
+    assert max_upload() == "200mb"
+    monkeypatch.setenv("TORTOISE_MAX_UPLOAD_MB", "5")
+    assert max_upload() == "5mb"
+    monkeypatch.setenv("TORTOISE_MAX_UPLOAD_MB", "lots")
+    with pytest.raises(ValueError, match="TORTOISE_MAX_UPLOAD_MB"):
+        max_upload()

@@ -336,4 +336,16 @@ def launch_options(engine: Engine) -> dict:
         "theme": theme,
         "css": layout.CSS,
         "allowed_paths": sorted({str(p.expanduser().resolve()) for p in served}),
+        "max_file_size": max_upload(),
     }
+
+
+def max_upload() -> str:
+    """Largest upload Gradio accepts (``$TORTOISE_MAX_UPLOAD_MB``, default 200 MB: an hour of 16-bit mono 48 kHz
+    audio is ~350 MB as WAV but far less as m4a/mp3; longer recordings are refused by the loader anyway)."""
+    import os
+
+    mb = os.environ.get("TORTOISE_MAX_UPLOAD_MB", "200")
+    if not mb.isdigit() or int(mb) < 1:
+        raise ValueError(f"TORTOISE_MAX_UPLOAD_MB={mb!r} must be a whole number of megabytes >= 1")
+    return f"{int(mb)}mb"
