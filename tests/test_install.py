@@ -135,7 +135,7 @@ def test_dry_run_for_each_device_prints_plan_and_changes_nothing(box, device, in
     assert f"device:      {device}  (chosen with --device)" in out
     assert f"--index-url {index}" in out
     assert f"-m venv {box.root / 'venv'}" in out
-    assert "-e '" + str(REPO) + "[app]'" in out
+    assert "-e '" + str(REPO) + "[all]'" in out
     assert "tortoise-tts doctor" in out
     assert "Dry run finished; nothing was changed." in out
     assert box.snapshot() == before, "--dry-run must not create or change any file"
@@ -392,7 +392,7 @@ def test_real_run_creates_env_config_launcher_then_rerun_repairs(box):
     calls = log.read_text()
     assert f"venv {venv}" in calls
     assert "-m pip install torch --index-url https://download.pytorch.org/whl/cpu" in calls
-    assert f"-e {REPO}[app]" in calls and " -c " in calls
+    assert f"-e {REPO}[all]" in calls and " -c " in calls
     assert "tortoise-tts doctor" in calls
     config = (box.home / ".config/tortoise-tts-oneapi/install.env").read_text()
     assert f"TORTOISE_ENV_PREFIX={venv}" in config and "TORTOISE_DEVICE=cpu" in config
