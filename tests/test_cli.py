@@ -57,6 +57,8 @@ def test_long_text_segments_resume_and_regenerate(run, tmp_path):
     assert all((folder / f"{i:02d}.wav").is_file() for i in range(n))
     total = sum(sf.info(str(folder / f"{i:02d}.wav")).frames for i in range(n))
     assert sf.info(str(folder / "combined.wav")).frames == total
+    meta = read_metadata(folder / "combined.wav")
+    assert meta["text"] == LONG_TEXT and meta["seed"] == 9 and meta["options"]["diffusion_steps"] == 3
     before = {i: (folder / f"{i:02d}.wav").stat().st_mtime_ns for i in range(n)}
     (folder / "01.wav").unlink()
     code, _, _ = run(LONG_TEXT, "-v", "train_dotrice", "-O", "out", "--skip-existing", *FAST)

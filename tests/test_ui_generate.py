@@ -193,7 +193,9 @@ def test_history_rebuilds_from_folders_and_reuses_file_settings(engine):
     assert "Hello there" in details_markdown(entry)
     values = reuse_from_file(str(Path(out["last"]["folder"]) / "00.wav"))
     assert values["voice"] == "train_grace" and values["options"]["diffusion_steps"] == 3
-    assert reuse_from_file(out["combined"]) is None, "combined.wav carries no options"
+    combined = reuse_from_file(out["combined"])  # the whole job's settings, with its seed (segment i used seed + i)
+    assert combined["text"] == "Hello there. This is a test." and combined["options"]["diffusion_steps"] == 3
+    assert combined["seed"] == 1
 
 
 def test_fast_mode_streams_chunks_for_the_live_player(engine):

@@ -129,7 +129,9 @@ def generate_long(
             result.timings[stage] = result.timings.get(stage, 0.0) + seconds
         result.generated.append(i)
     if all(f.is_file() for f in result.files):
-        result.combined = combine(result.files, folder / COMBINED, metadata={"voice": voice, "seed": plan["seed"]})
+        meta = {"text": text, "voice": voice, "seed": plan["seed"], "segments": len(segments)}
+        meta["options"] = dataclasses.asdict(dataclasses.replace(options, seed=plan["seed"]))  # segment i: seed + i
+        result.combined = combine(result.files, folder / COMBINED, metadata=meta)
     return result
 
 

@@ -177,8 +177,8 @@ def details_markdown(e: Entry) -> str:
 def reuse_from_file(path: str) -> dict | None:
     """Settings stored in an audio file this app (or the CLI) wrote: keyword arguments of ``reuse_values``, or None.
 
-    Segment files carry text, voice, seed and options; ``combined.wav`` carries only voice and seed, so it gives
-    None (the library does not store the options there).
+    Segment files carry their text, voice, seed and options; ``combined.wav`` the whole text, the voice, the job's
+    seed (segment i used seed + i) and options. Other files give None.
     """
     from tortoise.audio_io import read_metadata
 
