@@ -124,7 +124,8 @@ def test_registry_entries():
     cps = REAL_CHECKPOINTS
     expected = {"autoregressive", "diffusion_decoder", "clvp2", "cvvp", "vocoder", "rlg_auto", "rlg_diffuser"}
     assert expected | {"classifier", "hifidecoder", "bigvgan_base_24khz_100band"} == set(cps)
-    assert {n for n, cp in cps.items() if cp.required} == {"autoregressive", "diffusion_decoder", "clvp2", "vocoder"}
+    required = {"autoregressive", "diffusion_decoder", "clvp2", "vocoder", "rlg_auto", "rlg_diffuser"}
+    assert {n for n, cp in cps.items() if cp.required} == required
     assert all(cp.repo_id == "Manmay/tortoise-tts" for n, cp in cps.items() if not n.startswith("bigvgan"))
     big = cps["bigvgan_base_24khz_100band"]
     assert (big.repo_id, big.repo_path, big.container_key) == (
@@ -173,7 +174,8 @@ def test_download_records_and_verifies(hub, env, blobs):
     assert entry["sha256"] == hub.files[("Manmay/tortoise-tts", "autoregressive.pth")].sha256
     assert entry["size"] == len(blobs["autoregressive"])
     assert COMMIT in entry["source"] and entry["source"].startswith(hub.endpoint)
-    assert seen[-1] == ("vocoder", len(blobs["vocoder"]), len(blobs["vocoder"]))
+    last = required[-1].name
+    assert seen[-1] == (last, len(blobs[last]), len(blobs[last]))
     assert all(c.ok for c in weights.verify(None, env))
     states = {s.name: s.state for s in weights.status(env)}
     assert states["autoregressive"] == "present" and states["cvvp"] == "missing"
