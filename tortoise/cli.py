@@ -103,6 +103,11 @@ def _speak_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _voices_dirs(args: argparse.Namespace) -> list[str]:
+    """``-V`` folders, repeated or comma-separated."""
+    return [d for item in args.voices_dir for d in item.split(",") if d]
+
+
 def _engine(args: argparse.Namespace):
     from .api import TextToSpeech
     from .voices import VoiceLibrary
@@ -116,7 +121,6 @@ def _engine(args: argparse.Namespace):
         )
         if path is not None
     }
-    extra = [d for item in args.voices_dir for d in item.split(",") if d]
     return TextToSpeech(
         models_dir=args.models_dir,
         device=args.device,
@@ -124,7 +128,7 @@ def _engine(args: argparse.Namespace):
         batch_size=args.batch_size,
         offload=args.offload,
         checkpoints=checkpoints,
-        voices=VoiceLibrary(extra_dirs=extra),
+        voices=VoiceLibrary(extra_dirs=_voices_dirs(args)),
         enable_redaction=not getattr(args, "disable_redaction", False),
         compile=args.compile,
     )
@@ -264,8 +268,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _voices_list(args: argparse.Namespace) -> int:
     from .voices import VoiceLibrary
 
-    extra = [d for item in args.voices_dir for d in item.split(",") if d]
-    for voice in VoiceLibrary(extra_dirs=extra).list():
+    for voice in VoiceLibrary(extra_dirs=_voices_dirs(args)).list():
         print(f"{voice.name:<24} {voice.kind:<8} {voice.summary}")
     print(f"{'random':<24} {'-':<8} a new random voice each time (reproducible with --seed)")
     return EXIT_OK

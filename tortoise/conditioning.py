@@ -23,6 +23,7 @@ from .audio import AR_SAMPLE_RATE, diffusion_conditioning_mel, format_conditioni
 from .audio_io import atomic_write, load_audio
 from .errors import AudioError, InvalidInputError, VoiceError
 from .voices import Voice
+from .weights import sha256_file
 
 CLIP_WINDOW_SEED = 0  # fixed crop of clips longer than 6 s, so cached latents are reproducible
 
@@ -115,20 +116,12 @@ def write_latents_file(path: Path, latents: Latents) -> Path:
     return atomic_write(path, lambda tmp: torch.save((latents.ar.cpu(), latents.diffusion.cpu()), tmp))
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(voice: Voice, model_identity: str) -> str:
     """Changes when any clip's content or the models (files, configs) change."""
     h = hashlib.sha256(model_identity.encode())
     for clip in voice.clips:
         h.update(clip.name.encode())
-        h.update(_file_digest(clip).encode())
+        h.update(sha256_file(clip).encode())
     return h.hexdigest()[:24]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 
 from ..audio_io import SILENCE_PEAK, read_audio
 from ..errors import EmptyAudioError, InvalidInputError, SilentAudioError
+from ..weights import sha256_file
 
 # A file path, or a microphone take as Gradio delivers it: (sample_rate, samples) with samples (T,) or (T, C)
 # in any integer or float dtype; (samples, sample_rate) is accepted too.
@@ -76,14 +76,6 @@ def _from_array(pair: tuple, index: int) -> SourceAudio:
     return SourceAudio(f"recording {index + 1}", np.ascontiguousarray(data), int(sr), subtype=subtype)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_source(source: Source, index: int = 0) -> SourceAudio:
     """Decode one recording without changing it (the original file is only read).
 
@@ -103,7 +95,7 @@ def load_source(source: Source, index: int = 0) -> SourceAudio:
             subtype = sf.info(str(path)).subtype
         except Exception:  # decoded by PyAV: report the extension instead
             subtype = path.suffix.lstrip(".").lower() or None
-        audio = SourceAudio(path.name, data, int(sr), path=path.resolve(), sha256=_sha256(path), subtype=subtype)
+        audio = SourceAudio(path.name, data, int(sr), path=path.resolve(), sha256=sha256_file(path), subtype=subtype)
     if audio.data.size == 0:
         raise EmptyAudioError(f"{audio.name} contains no samples; record or choose another file")
     if not np.isfinite(audio.data).all():
