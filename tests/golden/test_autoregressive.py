@@ -127,30 +127,22 @@ def test_sample_tokens_bit_exact(fx, model):
     """Seeded CPU sampling reproduces the reference's codes (same probabilities, same draws)."""
     i = fx["inputs"]
     kw = i["sample_kwargs"]
+
+    def sample(generator=None):
+        return generate(
+            model,
+            i["gen_cond_latent"],
+            i["gen_text_tokens"],
+            num_samples=kw["num_return_sequences"],
+            max_tokens=kw["max_generate_length"],
+            temperature=kw["temperature"],
+            top_p=kw["top_p"],
+            top_k=kw.get("top_k", 50),
+            repetition_penalty=kw["repetition_penalty"],
+            generator=generator,
+        )
+
     torch.manual_seed(i["sample_seed"])
-    codes = generate(
-        model,
-        i["gen_cond_latent"],
-        i["gen_text_tokens"],
-        num_samples=kw["num_return_sequences"],
-        max_tokens=kw["max_generate_length"],
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        top_k=kw.get("top_k", 50),
-        repetition_penalty=kw["repetition_penalty"],
-    )
-    assert_golden(codes, fx, "sample_tokens")
+    assert_golden(sample(), fx, "sample_tokens")
     # an explicit generator seeded the same way draws the same codes
-    codes_gen = generate(
-        model,
-        i["gen_cond_latent"],
-        i["gen_text_tokens"],
-        num_samples=kw["num_return_sequences"],
-        max_tokens=kw["max_generate_length"],
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        top_k=kw.get("top_k", 50),
-        repetition_penalty=kw["repetition_penalty"],
-        generator=torch.Generator().manual_seed(i["sample_seed"]),
-    )
-    assert_golden(codes_gen, fx, "sample_tokens")
+    assert_golden(sample(torch.Generator().manual_seed(i["sample_seed"])), fx, "sample_tokens")
