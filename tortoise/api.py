@@ -305,14 +305,15 @@ class TextToSpeech:
             scores = self._rank(text_tokens, fixed, latents, options)
             chosen = candidates.select_best(scores, options.candidates)
         best = fixed[chosen]  # (k, T)
+        k = best.shape[0]
+        keep = [max(candidates.calm_cutoff(row), 1) for row in best]  # an all-silence candidate keeps one frame
         with timer("latents"), self.using("autoregressive") as (ar,):
-            k = best.shape[0]
-            gpt_latents = ar.latents(latents.ar.expand(k, -1), text_tokens.expand(k, -1), best).float()  # (k, T, C)
+            # latents are causal: those before the longest cut are exactly the ones the full 500 codes would give
+            codes = best[:, : max(keep)]
+            gpt_latents = ar.latents(latents.ar.expand(k, -1), text_tokens.expand(k, -1), codes).float()  # (k, T', C)
         audio = []
         for i in range(k):
-            trimmed = candidates.trim_latents(gpt_latents[i : i + 1], best[i])
-            if trimmed.shape[1] == 0:
-                trimmed = gpt_latents[i : i + 1, :1]  # the candidate is all silence: keep one frame
+            trimmed = gpt_latents[i : i + 1, : keep[i]]
             if fast:
                 with timer("vocoder"), self.using("hifidecoder") as (hifi,):
                     wav = hifi.inference(trimmed, latents.ar)
