@@ -150,6 +150,8 @@ class TextToSpeech:
                 model.set_layer_dtype(self.dtype)
             if name == "autoregressive" and self.compile:
                 model.decode_logits = devices.compile_function(model.next_logits, self.device)
+            elif name == "autoregressive" and self.device.type == "cpu":
+                devices.prepack_for_decoding(model, devices.capabilities(self.device))  # free memory now
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)
         return self._models[name]
 

@@ -1,0 +1,138 @@
+"""CPU-prepacked linear layers: same results as nn.Linear, same state dict, and the policy that decides to pack."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tests.test_gpt import TINY
+from tortoise import devices
+from tortoise.models import packed_linear
+from tortoise.models.gpt import UnifiedVoice
+from tortoise.models.packed_linear import PackedLinear, pack_linears, packed_bytes, packing_works
+from tortoise.sampling import generate
+
+needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch build has no oneDNN packing")
+CPU = devices.Capabilities("cpu", "test CPU", total_memory=16 << 30, free_memory=8 << 30)
+
+
+def _layer(dtype: torch.dtype, seed: int = 0) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(96, 80).to(dtype)
+
+
+@needs_packing
+@pytest.mark.parametrize("shape", [(1, 96), (16, 96), (4, 7, 96), (1, 1, 96)])
+def test_fp32_packed_linear_equals_linear(shape):
+    layer = _layer(torch.float32)
+    x = torch.randn(shape)
+    with torch.no_grad():
+        want = layer(x)
+        got = PackedLinear(layer, 16)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+@needs_packing
+@pytest.mark.parametrize("rows", [1, 16])
+def test_bf16_packed_linear_is_within_bf16_rounding(rows):
+    if not packing_works(torch.bfloat16):
+        pytest.skip("no bf16 packing in this build")
+    layer = _layer(torch.bfloat16)
+    x = torch.randn(rows, 96).bfloat16()
+    with torch.no_grad():
+        exact = F.linear(x.double(), layer.weight.double(), layer.bias.double())
+        plain = layer(x).double()
+        got = PackedLinear(layer, 16)(x).double()
+    # Both round the fp32-accumulated result to bf16 once: the packed error is of the plain layer's size.
+    assert (got - exact).abs().max() <= 2 * (plain - exact).abs().max() + 1e-2
+
+
+@needs_packing
+def test_packing_keeps_the_state_dict_and_follows_a_later_load():
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert pack_linears(model) == 2
+    assert all(isinstance(m, PackedLinear) for m in (model[0], model[2]))
+    after = model.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    # Loading new weights repacks: the packed product uses the new weights, not stale ones.
+    new = {k: torch.randn_like(v) for k, v in before.items()}
+    model.load_state_dict(new, strict=True)
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        want = F.linear(F.gelu(F.linear(x, new["0.weight"], new["0.bias"])), new["2.weight"], new["2.bias"])
+        torch.testing.assert_close(model(x), want, atol=1e-5, rtol=1e-5)
+
+
+@needs_packing
+def test_packed_autoregressive_model_generates_the_same_codes():
+    torch.manual_seed(0)
+    model = UnifiedVoice(TINY).eval()
+    g = torch.Generator().manual_seed(4)
+    cond = torch.randn(1, TINY.model_dim, generator=g)
+    text = torch.randint(1, TINY.number_text_tokens, (1, 5), generator=g)
+    kwargs = dict(num_samples=4, max_tokens=40, generator=None, greedy=True, repetition_penalty=1.5)
+    plain = generate(model, cond, text, **kwargs)
+    assert pack_linears(model) == 4 * TINY.layers + 2  # c_attn, c_proj, c_fc, c_proj per block; both heads
+    assert torch.equal(generate(model, cond, text, **kwargs), plain)
+
+
+def test_non_cpu_inputs_take_the_plain_path():
+    layer = _layer(torch.float32)
+    packed = PackedLinear(layer, 16).to("meta")  # as a model moved off the CPU: the packed copy stays behind
+    packed._packed = None  # so any use of it would fail
+    assert packed(torch.randn(3, 96, device="meta")).shape == (3, 80)
+
+
+# ---- policy (devices.prepack_for_decoding) ----------------------------------------------------------------------
+def _fake_packer(works: bool = True):
+    calls = []
+    return types.SimpleNamespace(
+        packed_bytes=packed_bytes,
+        packing_works=lambda dtype: works,
+        pack_linears=lambda model: calls.append(model) or 3,
+        calls=calls,
+    )
+
+
+def test_prepack_policy_packs_on_the_cpu_only():
+    model = nn.Linear(4, 4)
+    packer = _fake_packer()
+    gpu = devices.Capabilities("xpu", "test GPU", total_memory=8 << 30)
+    assert devices.prepack_for_decoding(model, gpu, packer=packer) == 0 and not packer.calls
+    assert devices.prepack_for_decoding(model, CPU, packer=packer) == 3 and packer.calls == [model]
+
+
+def test_prepack_policy_respects_the_switch_and_broken_builds(monkeypatch):
+    model = nn.Linear(4, 4)
+    assert devices.prepack_for_decoding(model, CPU, packer=_fake_packer(works=False)) == 0
+    monkeypatch.setenv("TORTOISE_NO_PACK", "1")
+    assert devices.prepack_for_decoding(model, CPU, packer=_fake_packer()) == 0
+
+
+def test_prepack_policy_skips_with_a_warning_when_memory_is_short():
+    model = nn.Linear(1024, 1024)  # 4 MiB of weights
+    short = devices.Capabilities("cpu", "test CPU", total_memory=16 << 20, free_memory=6 << 20)
+    packer = _fake_packer()
+    with pytest.warns(UserWarning, match="free memory"):
+        assert devices.prepack_for_decoding(model, short, packer=packer) == 0
+    assert not packer.calls
+
+
+def test_packed_bytes_counts_linear_weights():
+    model = nn.Sequential(nn.Linear(10, 20), nn.Conv1d(3, 3, 1), nn.Linear(20, 5).bfloat16())
+    assert packed_bytes(model) == 10 * 20 * 4 + 20 * 5 * 2
+    assert packed_linear.packing_works(torch.float16) is False  # only fp32 and bf16 are packed
+
+
+def test_checking_the_build_does_not_move_the_seeded_rng():
+    torch.manual_seed(1)
+    packing_works(torch.float32)
+    after_check = torch.rand(4)
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(4), after_check)
