@@ -13,7 +13,6 @@ the standard path delivers its audio when the segment is done, so its first audi
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -46,7 +45,9 @@ def main() -> None:
     p.add_argument("--first-chunk", type=int, default=40)
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from tortoise import threads
+
+    threads.configure_openmp()  # as the CLI and the app (before torch is imported)
     import torch
 
     from tortoise.api import TextToSpeech

@@ -12,6 +12,7 @@ reference prints progress to stdout) goes to stderr.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
 import json
 import os
@@ -49,8 +50,19 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+@functools.cache
+def _our_threads_module():
+    """Our ``tortoise/threads.py``, loaded by path: in the reference's venv ``import tortoise`` is the reference."""
+    spec = importlib.util.spec_from_file_location("_our_tortoise_threads", REPO / "tortoise" / "threads.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def machine_info() -> dict[str, Any]:
     """What the figures depend on: CPU, cores, load, torch and its threads."""
+    env = dict(os.environ)
+    _our_threads_module().configure_openmp(env)  # what the workers get
     return {
         "cpu": cpu_name(),
         "nproc": os.cpu_count(),
@@ -58,7 +70,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE (set for the workers)"),
+        "openmp_wait": {k: env[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in env},
         "mem_total_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
     }
 
@@ -165,9 +177,8 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(paths)
         env["HF_HUB_OFFLINE"] = "1"
         env["TRANSFORMERS_OFFLINE"] = "1"
-        # libgomp's default spin-waiting makes 2-thread runs 3-6x slower when other processes share the 2 cores
-        # (measured here): threads that wait sleep instead. Both sides get the same setting.
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # How OpenMP threads wait, as our CLI and app set it (tortoise/threads.py); both sides get the same setting
+        _our_threads_module().configure_openmp(env)
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
         self.name = name

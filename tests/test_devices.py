@@ -193,3 +193,15 @@ def test_compile_function_matches_eager_and_falls_back(monkeypatch):
     with pytest.warns(UserWarning, match="running without it"):
         torch.testing.assert_close(fallback(x), f(x))
     torch.testing.assert_close(fallback(x), f(x))  # stays on eager, no second warning needed
+
+
+def test_openmp_wait_default_only_when_the_user_chose_nothing():
+    from tortoise import threads
+
+    env: dict[str, str] = {}
+    threads.configure_openmp(env)
+    assert env == {"GOMP_SPINCOUNT": threads.SPIN_COUNT}
+    for mine in ({"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "0"}):
+        env = dict(mine)
+        threads.configure_openmp(env)
+        assert env == mine

