@@ -45,9 +45,10 @@ def main() -> None:
     p.add_argument("--first-chunk", type=int, default=40)
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
-    from tortoise import threads
+    from tortoise import runtime
 
-    threads.configure_openmp()  # as the CLI and the app (before torch is imported)
+    runtime.configure_openmp()  # as the CLI and the app (before torch is imported)
+    runtime.configure_allocator()
     import torch
 
     from tortoise.api import TextToSpeech

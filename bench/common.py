@@ -51,9 +51,9 @@ def cpu_name() -> str:
 
 
 @functools.cache
-def _our_threads_module():
-    """Our ``tortoise/threads.py``, loaded by path: in the reference's venv ``import tortoise`` is the reference."""
-    spec = importlib.util.spec_from_file_location("_our_tortoise_threads", REPO / "tortoise" / "threads.py")
+def _our_runtime_module():
+    """Our ``tortoise/runtime.py``, loaded by path: in the reference's venv ``import tortoise`` is the reference."""
+    spec = importlib.util.spec_from_file_location("_our_tortoise_runtime", REPO / "tortoise" / "runtime.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -62,7 +62,8 @@ def _our_threads_module():
 def machine_info() -> dict[str, Any]:
     """What the figures depend on: CPU, cores, load, torch and its threads."""
     env = dict(os.environ)
-    _our_threads_module().configure_openmp(env)  # what the workers get
+    _our_runtime_module().configure_openmp(env)  # what the workers get
+    env.setdefault("GLIBC_TUNABLES", _our_runtime_module().allocator_tunables())
     return {
         "cpu": cpu_name(),
         "nproc": os.cpu_count(),
@@ -70,7 +71,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
-        "openmp_wait": {k: env[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in env},
+        "process_env": {k: env[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "GLIBC_TUNABLES") if k in env},
         "mem_total_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
     }
 
@@ -177,8 +178,9 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(paths)
         env["HF_HUB_OFFLINE"] = "1"
         env["TRANSFORMERS_OFFLINE"] = "1"
-        # How OpenMP threads wait, as our CLI and app set it (tortoise/threads.py); both sides get the same setting
-        _our_threads_module().configure_openmp(env)
+        # OpenMP waiting and allocator settings as our CLI and app set them (tortoise/runtime.py): both sides alike
+        _our_runtime_module().configure_openmp(env)
+        env.setdefault("GLIBC_TUNABLES", _our_runtime_module().allocator_tunables())
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
         self.name = name

@@ -196,12 +196,26 @@ def test_compile_function_matches_eager_and_falls_back(monkeypatch):
 
 
 def test_openmp_wait_default_only_when_the_user_chose_nothing():
-    from tortoise import threads
+    from tortoise import runtime
 
     env: dict[str, str] = {}
-    threads.configure_openmp(env)
-    assert env == {"GOMP_SPINCOUNT": threads.SPIN_COUNT}
+    runtime.configure_openmp(env)
+    assert env == {"GOMP_SPINCOUNT": runtime.SPIN_COUNT}
     for mine in ({"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "0"}):
         env = dict(mine)
-        threads.configure_openmp(env)
+        runtime.configure_openmp(env)
         assert env == mine
+
+
+def test_allocator_settings_apply_on_glibc_and_memory_can_be_released(monkeypatch):
+    import platform
+
+    from tortoise import runtime
+
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert runtime.configure_allocator() is on_glibc
+    runtime.release_memory()  # returns nothing; must not fail on any C library
+    assert str(runtime.MMAP_THRESHOLD) in runtime.allocator_tunables()
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
+    assert runtime.configure_allocator() is False  # the user's settings win

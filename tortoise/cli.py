@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, threads
+from . import __version__, runtime
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -347,7 +347,8 @@ def _command_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    threads.configure_openmp()  # how OpenMP threads wait (see tortoise/threads.py); before torch is imported
+    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/runtime.py); before torch is imported
+    runtime.configure_allocator()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         args = _command_parser().parse_args(argv)

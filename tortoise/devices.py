@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import runtime
 from .errors import DeviceError
 
 ORDER = ("cuda", "xpu", "mps", "cpu")
@@ -229,6 +230,7 @@ def synchronize(device: torch.device) -> None:
 def empty_cache(device: torch.device) -> None:
     """Free cached allocator memory (between jobs) and collect Python garbage."""
     gc.collect()
+    runtime.release_memory()  # the C heap's free memory, kept for reuse during a job (tortoise/runtime.py)
     backend = _backend(device.type)
     if backend is not None and hasattr(backend, "empty_cache") and is_available(device.type):
         backend.empty_cache()
