@@ -48,7 +48,7 @@ def our_worker(models_dir: Path) -> None:
     def model(dtype: str):
         if dtype not in models:
             m = model_zoo.load_model("autoregressive", models_dir=models_dir, dtype=DTYPES[dtype])
-            devices.prepack_for_decoding(m, devices.capabilities(torch.device("cpu")))  # as TextToSpeech on a CPU
+            devices.prepack_for_cpu(m, devices.capabilities(torch.device("cpu")))  # as TextToSpeech on a CPU
             models[dtype] = devices.optimize_for_device(m, torch.device("cpu"), DTYPES[dtype])
         return models[dtype]
 

@@ -10,11 +10,11 @@ trained timesteps are used) with conditioning-free guidance off (ultra_fast) and
 aligned embeddings are computed before the clock starts; a step is the sampler loop's time / steps. The reference
 runs the cond-free pass as a second forward; ours stacks both into one batch-2 forward.
 
-bf16: ours ``set_layer_dtype(bfloat16)`` (layers[1:] under autocast, as our pipeline's ``precision="bf16"``); the
-reference's own switch, ``enable_fp16 = True``, which on CPU is ``torch.autocast("cpu")``, i.e. bfloat16, for the
-same layers, with those layers' weights (not norms) cast to bf16 so autocast does not re-cast them every call.
-The vocoder runs in float32 on both sides (as both pipelines run it). Vocoder real-time factor = seconds of
-computing / seconds of audio produced.
+bf16: ours ``set_layer_dtype(bfloat16)`` (layers[1:] under autocast, their weights pre-packed for oneDNN, as our
+pipeline's ``precision="bf16"`` on a CPU); the reference's own switch, ``enable_fp16 = True``, which on CPU is
+``torch.autocast("cpu")``, i.e. bfloat16, for the same layers, with those layers' weights (not norms) cast to bf16
+so autocast does not re-cast them every call. The vocoder runs in float32 on both sides (as both pipelines run
+it). Vocoder real-time factor = seconds of computing / seconds of audio produced.
 """
 
 from __future__ import annotations
@@ -62,10 +62,22 @@ def vocoder_checkpoint(models_dir: Path, with_reference: bool) -> None:
 
 # ---- our worker -----------------------------------------------------------------------------------------------------
 def our_worker(models_dir: Path, codes: int) -> None:
-    from tortoise import model_zoo
+    from tortoise import devices, model_zoo
     from tortoise.diffusion import decode_mel
 
-    diffusion = model_zoo.load_model("diffusion_decoder", models_dir=models_dir)
+    models = {}
+
+    def model(dtype: str):
+        """One decoder per dtype, set up as ``TextToSpeech`` does on a CPU (bf16: layers[1:] cast and pre-packed)."""
+        if dtype not in models:
+            m = model_zoo.load_model("diffusion_decoder", models_dir=models_dir)
+            if dtype == "bf16":
+                m.set_layer_dtype(torch.bfloat16)
+                devices.prepack_for_cpu(m.layers[1:], devices.capabilities(torch.device("cpu")))
+            models[dtype] = m
+        return models[dtype]
+
+    diffusion = model("fp32")
     vocoder = model_zoo.load_model("vocoder", models_dir=models_dir)
     latents, cond, L = inputs(models_dir, codes)
     aligned = diffusion.timestep_independent(latents, cond, L)
@@ -78,10 +90,9 @@ def our_worker(models_dir: Path, codes: int) -> None:
             t = time.perf_counter()
             wav = vocoder.inference(mel)
             return {"s": time.perf_counter() - t, "samples": wav.shape[-1]}
-        diffusion.set_layer_dtype(torch.bfloat16 if req["dtype"] == "bf16" else None)
         torch.manual_seed(req["seed"])
         t = time.perf_counter()
-        decode_mel(diffusion, aligned, L, sampler="p", steps=req["steps"], cond_free=req["cond_free"])
+        decode_mel(model(req["dtype"]), aligned, L, sampler="p", steps=req["steps"], cond_free=req["cond_free"])
         return {"step_s": (time.perf_counter() - t) / req["steps"]}
 
     common.serve(handle)

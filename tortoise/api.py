@@ -146,12 +146,15 @@ class TextToSpeech:
             model = model_zoo.load_model(
                 name, models_dir=self.models_dir, path=self.checkpoints.get(name), device=where, dtype=dtype
             )
+            cpu = self.device.type == "cpu"
             if name == "diffusion_decoder" and self.dtype != torch.float32:
                 model.set_layer_dtype(self.dtype)
+                if cpu:  # the reduced-precision layers, run at every step
+                    devices.prepack_for_cpu(model.layers[1:], devices.capabilities(self.device))
             if name == "autoregressive" and self.compile:
                 model.decode_logits = devices.compile_function(model.next_logits, self.device)
-            elif name == "autoregressive" and self.device.type == "cpu":
-                devices.prepack_for_decoding(model, devices.capabilities(self.device))  # free memory now
+            elif name == "autoregressive" and cpu:
+                devices.prepack_for_cpu(model, devices.capabilities(self.device))  # free memory now
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)
         return self._models[name]
 

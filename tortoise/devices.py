@@ -361,19 +361,20 @@ def optimize_for_device(model: nn.Module, device: torch.device, dtype: torch.dty
         return model
 
 
-def prepack_for_decoding(model: nn.Module, caps: Capabilities, *, packer=None) -> int:
-    """Pre-pack ``model``'s linear weights for the CPU GEMM (the AR decode loop); return how many layers were packed.
+def prepack_for_cpu(module: nn.Module, caps: Capabilities, *, packer=None) -> int:
+    """Pre-pack ``module``'s linear and conv1d weights for oneDNN on the CPU; return how many layers were packed.
 
-    Only on the CPU, only where this torch build's oneDNN packs the model's dtype correctly, and only when the
-    packed copies (as large as the weights) fit in half of the free memory. ``TORTOISE_NO_PACK=1`` turns it off.
-    ``packer``: the packing module (tests inject one); by default :mod:`tortoise.models.packed_linear`.
+    For the models that run many times per job: the AR decode loop, the diffusion decoder's bf16 layers. Only on the
+    CPU, only where this torch build's oneDNN packs the module's dtype correctly, and only when the packed copies
+    (as large as the weights) fit in half of the free memory. ``TORTOISE_NO_PACK=1`` turns it off.
+    ``packer``: the packing module (tests inject one); by default :mod:`tortoise.models.prepacked`.
     """
     if packer is None:
-        from .models import packed_linear as packer
+        from .models import prepacked as packer
     if caps.type != "cpu" or os.environ.get("TORTOISE_NO_PACK"):
         return 0
-    dtype = next(model.parameters()).dtype
-    need = packer.packed_bytes(model)
+    dtype = next(module.parameters()).dtype
+    need = packer.packed_bytes(module)
     if caps.free_memory is not None and need > caps.free_memory * 0.5:
         warnings.warn(
             f"not pre-packing the weights ({need / 2**30:.1f} GiB would need more than half of the free memory): "
@@ -383,7 +384,7 @@ def prepack_for_decoding(model: nn.Module, caps: Capabilities, *, packer=None) -
         return 0
     if not packer.packing_works(dtype):
         return 0
-    return packer.pack_linears(model)
+    return packer.pack_layers(module)
 
 
 def torch_dtype(name: str) -> torch.dtype:

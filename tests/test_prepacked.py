@@ -1,4 +1,4 @@
-"""CPU-prepacked linear layers: same results as nn.Linear, same state dict, and the policy that decides to pack."""
+"""CPU-prepacked linear and conv1d layers: same results, same state dict, and the policy that decides to pack."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from torch import nn
 
 from tests.test_gpt import TINY
 from tortoise import devices
-from tortoise.models import packed_linear
+from tortoise.models import prepacked
 from tortoise.models.gpt import UnifiedVoice
-from tortoise.models.packed_linear import PackedLinear, pack_linears, packed_bytes, packing_works
+from tortoise.models.prepacked import PackedConv1d, PackedLinear, pack_layers, packed_bytes, packing_works
 from tortoise.sampling import generate
 
 needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch build has no oneDNN packing")
@@ -56,7 +56,7 @@ def test_bf16_packed_linear_is_within_bf16_rounding(rows):
 def test_packing_keeps_the_state_dict_and_follows_a_later_load():
     model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    assert pack_linears(model) == 2
+    assert pack_layers(model) == 2
     assert all(isinstance(m, PackedLinear) for m in (model[0], model[2]))
     after = model.state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
@@ -78,7 +78,8 @@ def test_packed_autoregressive_model_generates_the_same_codes():
     text = torch.randint(1, TINY.number_text_tokens, (1, 5), generator=g)
     kwargs = dict(num_samples=4, max_tokens=40, generator=None, greedy=True, repetition_penalty=1.5)
     plain = generate(model, cond, text, **kwargs)
-    assert pack_linears(model) == 4 * TINY.layers + 2  # c_attn, c_proj, c_fc, c_proj per block; both heads
+    layers = sum(type(m) in (nn.Linear, nn.Conv1d) for m in model.modules())  # GPT-2 blocks, heads, encoder convs
+    assert pack_layers(model) == layers
     assert torch.equal(generate(model, cond, text, **kwargs), plain)
 
 
@@ -89,13 +90,47 @@ def test_non_cpu_inputs_take_the_plain_path():
     assert packed(torch.randn(3, 96, device="meta")).shape == (3, 80)
 
 
-# ---- policy (devices.prepack_for_decoding) ----------------------------------------------------------------------
+@needs_packing
+@pytest.mark.parametrize("kernel, stride, padding", [(1, 1, 0), (3, 1, 1), (3, 2, 1)])
+def test_fp32_packed_conv1d_equals_conv1d(kernel, stride, padding):
+    torch.manual_seed(0)
+    conv = nn.Conv1d(24, 40, kernel, stride=stride, padding=padding)
+    x = torch.randn(2, 24, 37)
+    with torch.no_grad():
+        torch.testing.assert_close(PackedConv1d(conv)(x), conv(x), atol=1e-5, rtol=1e-5)
+
+
+@needs_packing
+def test_bf16_packed_conv1d_under_autocast_matches_autocast_and_follows_dtype_changes():
+    if not packing_works(torch.bfloat16):
+        pytest.skip("no bf16 packing in this build")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(32, 48, 3, padding=1), nn.SiLU(), nn.Conv1d(48, 16, 1)).bfloat16()
+    plain = nn.Sequential(*(m for m in model))  # the same parameters, unpacked
+    x = torch.randn(2, 32, 50)  # float32, as the diffusion decoder's residual stream
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        want = nn.Sequential(*plain)(x).float()
+        packed = nn.Sequential(PackedConv1d(model[0]), model[1], PackedConv1d(model[2]))
+        got = packed(x).float()
+    assert got.dtype == want.dtype and (got - want).abs().max() <= 0.05 * want.abs().max()
+    with torch.no_grad():  # cast to float32 and back: each call must use the current weights, not a stale copy
+        for dtype in (torch.float32, torch.bfloat16, torch.float32):
+            packed.to(dtype)
+            y = x.to(dtype)
+            ref = F.conv1d(
+                F.silu(F.conv1d(y, packed[0].weight, packed[0].bias, padding=1)), packed[2].weight, packed[2].bias
+            )
+            tol = 1e-5 if dtype == torch.float32 else 0.05 * ref.abs().max().item()
+            torch.testing.assert_close(packed(y), ref, atol=tol, rtol=0.02)
+
+
+# ---- policy (devices.prepack_for_cpu) ----------------------------------------------------------------------
 def _fake_packer(works: bool = True):
     calls = []
     return types.SimpleNamespace(
         packed_bytes=packed_bytes,
         packing_works=lambda dtype: works,
-        pack_linears=lambda model: calls.append(model) or 3,
+        pack_layers=lambda model: calls.append(model) or 3,
         calls=calls,
     )
 
@@ -104,15 +139,15 @@ def test_prepack_policy_packs_on_the_cpu_only():
     model = nn.Linear(4, 4)
     packer = _fake_packer()
     gpu = devices.Capabilities("xpu", "test GPU", total_memory=8 << 30)
-    assert devices.prepack_for_decoding(model, gpu, packer=packer) == 0 and not packer.calls
-    assert devices.prepack_for_decoding(model, CPU, packer=packer) == 3 and packer.calls == [model]
+    assert devices.prepack_for_cpu(model, gpu, packer=packer) == 0 and not packer.calls
+    assert devices.prepack_for_cpu(model, CPU, packer=packer) == 3 and packer.calls == [model]
 
 
 def test_prepack_policy_respects_the_switch_and_broken_builds(monkeypatch):
     model = nn.Linear(4, 4)
-    assert devices.prepack_for_decoding(model, CPU, packer=_fake_packer(works=False)) == 0
+    assert devices.prepack_for_cpu(model, CPU, packer=_fake_packer(works=False)) == 0
     monkeypatch.setenv("TORTOISE_NO_PACK", "1")
-    assert devices.prepack_for_decoding(model, CPU, packer=_fake_packer()) == 0
+    assert devices.prepack_for_cpu(model, CPU, packer=_fake_packer()) == 0
 
 
 def test_prepack_policy_skips_with_a_warning_when_memory_is_short():
@@ -120,14 +155,16 @@ def test_prepack_policy_skips_with_a_warning_when_memory_is_short():
     short = devices.Capabilities("cpu", "test CPU", total_memory=16 << 20, free_memory=6 << 20)
     packer = _fake_packer()
     with pytest.warns(UserWarning, match="free memory"):
-        assert devices.prepack_for_decoding(model, short, packer=packer) == 0
+        assert devices.prepack_for_cpu(model, short, packer=packer) == 0
     assert not packer.calls
 
 
-def test_packed_bytes_counts_linear_weights():
-    model = nn.Sequential(nn.Linear(10, 20), nn.Conv1d(3, 3, 1), nn.Linear(20, 5).bfloat16())
-    assert packed_bytes(model) == 10 * 20 * 4 + 20 * 5 * 2
-    assert packed_linear.packing_works(torch.float16) is False  # only fp32 and bf16 are packed
+def test_packed_bytes_counts_packable_weights():
+    model = nn.Sequential(
+        nn.Linear(10, 20), nn.Conv1d(3, 3, 1), nn.Conv1d(4, 4, 3, groups=2), nn.Linear(20, 5).bfloat16()
+    )
+    assert packed_bytes(model) == 10 * 20 * 4 + 3 * 3 * 4 + 20 * 5 * 2  # grouped convs are not packed
+    assert prepacked.packing_works(torch.float16) is False  # only fp32 and bf16 are packed
 
 
 def test_checking_the_build_does_not_move_the_seeded_rng():
