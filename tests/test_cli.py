@@ -131,6 +131,7 @@ def test_detect(run, tmp_path):
 def test_doctor(run):
     code, out, _ = run("doctor", "--no-smoke-test", models=False)
     assert code == 0 and "pytorch build" in out and "chosen device" in out
+    assert "cpu weight packing" in out and "cpu threads" in out  # the CPU is the chosen device here
 
 
 def test_models_verify_deep_loads_every_checkpoint_strictly(run, tiny_models, tmp_path):

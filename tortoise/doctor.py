@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import devices
+from .models.prepacked import packing_works
 
 
 @dataclass
@@ -91,6 +92,11 @@ def run(preference: str | None = None, *, smoke: bool = True) -> DoctorReport:
         r.add("float64", "not supported (schedules are computed on the CPU)")
     if device.type == "cpu":
         r.add("note", "running on the CPU: generation works but is slow")
+        packing = [name for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) if packing_works(dt)]
+        r.add("cpu weight packing", ", ".join(packing) if packing else "unavailable in this PyTorch (slower)")
+        waiting = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
+        wait_text = ", ".join(f"{k}={v}" for k, v in waiting.items()) or "OpenMP's default waiting"
+        r.add("cpu threads", f"{torch.get_num_threads()} ({wait_text})")
     if smoke:
         try:
             ms = smoke_test(device, torch.float32)
