@@ -173,3 +173,28 @@ def test_checking_the_build_does_not_move_the_seeded_rng():
     after_check = torch.rand(4)
     torch.manual_seed(1)
     assert torch.equal(torch.rand(4), after_check)
+
+
+@needs_packing
+@pytest.mark.parametrize("rows", [1, 5])
+def test_fused_gelu_equals_gelu_of_the_product(rows):
+    layer = _layer(torch.float32)
+    x = torch.randn(rows, 96)
+    with torch.no_grad():
+        want = F.gelu(layer(x), approximate="tanh")
+        torch.testing.assert_close(PackedLinear(layer).forward_gelu_tanh(x), want, atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_layer_norm_without_casts_matches_the_float32_computation():
+    from tortoise.models.gpt import LayerNorm32
+
+    torch.manual_seed(0)
+    norm = LayerNorm32(64)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+        x = torch.randn(3, 7, 64).bfloat16()
+        got = norm(x)
+        want = F.layer_norm(x.float(), (64,), norm.weight, norm.bias, norm.eps)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want, atol=0.02, rtol=0.01)  # one bf16 rounding of the fp32 result

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from ..errors import InvalidInputError
 from .layers import AttentionBlock
+from .prepacked import PackedLinear
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class LayerNorm32(nn.LayerNorm):
     def forward(self, x: Tensor) -> Tensor:
         w = self.weight.float()
         b = self.bias.float()
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu":  # the CPU kernel takes bf16 in, float32 weights
+            return F.layer_norm(x, self.normalized_shape, w, b, self.eps)  # and computes in float32: no casts
         return F.layer_norm(x.float(), self.normalized_shape, w, b, self.eps).type(x.dtype)
 
 
@@ -154,6 +157,8 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * cfg.model_dim, cfg.model_dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        if isinstance(self.c_fc, PackedLinear):  # CPU-prepacked (models/prepacked.py): GELU fused into the product
+            return self.c_proj(self.c_fc.forward_gelu_tanh(x))
         return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))  # GPT-2 "gelu_new"
 
 
