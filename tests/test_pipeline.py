@@ -235,3 +235,20 @@ def test_has_cached_latents(tts_factory):
     assert not tts.has_cached_latents("train_grace")
     tts.voice_latents("train_grace")
     assert tts.has_cached_latents("train_grace")
+
+
+def test_candidate_estimate_covers_the_cache_a_generation_allocates_and_follows_the_text():
+    from tests.test_gpt import TINY
+    from tortoise.api import candidate_bytes
+    from tortoise.models.gpt import UnifiedVoice
+    from tortoise.sampling import generate
+
+    torch.manual_seed(0)
+    model = UnifiedVoice(TINY).eval()
+    text = torch.randint(1, TINY.number_text_tokens, (1, 5))
+    generate(model, torch.randn(1, TINY.model_dim), text, num_samples=3, max_tokens=20, greedy=True)
+    cache = [b for b in model.buffers() if b.dim() == 4]  # the k and v caches of every layer
+    per_row = sum(b[0].numel() * b.element_size() for b in cache)
+    assert candidate_bytes(TINY, 20, torch.float32, text.shape[1]) >= per_row
+    assert candidate_bytes(TINY, 20, torch.float32) > candidate_bytes(TINY, 20, torch.float32, text.shape[1])
+    assert candidate_bytes(TINY, 20, torch.bfloat16, 5) * 2 == candidate_bytes(TINY, 20, torch.float32, 5)

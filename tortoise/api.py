@@ -80,6 +80,17 @@ def _explain_out_of_memory(method):
     return wrapper
 
 
+def candidate_bytes(cfg, max_tokens: int, dtype: torch.dtype, text_tokens: int | None = None) -> int:
+    """Memory one AR candidate may need: its KV cache for the prompt (``text_tokens``, else the longest text the model
+    takes) and ``max_tokens`` codes, plus 50% for activations and allocator slack. Measured on the CPU
+    (bench/bench_memory.py, bench/RESULTS.md): the cache plus ~1%; the margin is for GPU allocators and workspaces,
+    not measured yet (no GPU here; an out-of-memory error halves the batch anyway)."""
+    elt = torch.finfo(dtype).bits // 8
+    text = cfg.max_text_tokens if text_tokens is None else text_tokens
+    seq = 1 + text + 2 + max_tokens + 1  # voice latent, start/stop text, codes, start code
+    return int(2 * cfg.layers * cfg.model_dim * seq * elt * 1.5)
+
+
 class TextToSpeech:
     """The pipeline. Decide device and precision once here; every model follows.
 
@@ -173,13 +184,11 @@ class TextToSpeech:
             offload = self.offload == "models"
             yield [stack.enter_context(devices.on_device(m, self.device, offload=offload)) for m in models]
 
-    def batch_size(self, ar: nn.Module, max_tokens: int) -> int:
+    def batch_size(self, ar: nn.Module, max_tokens: int, text_tokens: int | None = None) -> int:
+        """Candidates decoded at once: the one given at construction, else as many as the free memory holds."""
         if self._batch_size is not None:
             return self._batch_size
-        cfg = ar.cfg
-        elt = torch.finfo(self.dtype).bits // 8
-        seq = cfg.max_text_tokens + 2 + max_tokens + 3
-        per_candidate = int(2 * cfg.layers * cfg.model_dim * seq * elt * 1.5)  # KV cache + ~50% activations
+        per_candidate = candidate_bytes(ar.cfg, max_tokens, self.dtype, text_tokens)
         resident = sum(p.numel() * p.element_size() for m in self._models.values() for p in m.parameters())
         return devices.auto_batch_size(self.caps, bytes_per_candidate=per_candidate, resident_bytes=resident)
 
@@ -387,7 +396,7 @@ class TextToSpeech:
     def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer) -> Tensor:
         """All candidates, in batches; on out-of-memory the batch is halved (and stays smaller) with a warning."""
         total, start, out = o.num_autoregressive_samples, 0, []
-        batch = min(self.batch_size(ar, o.max_mel_tokens), total)
+        batch = min(self.batch_size(ar, o.max_mel_tokens, text.shape[-1]), total)
         kwargs = dict(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
         while start < total:  # every sample is drawn (the original dropped num % batch of them)
             n = min(batch, total - start)
