@@ -198,3 +198,13 @@ def test_bf16_layer_norm_without_casts_matches_the_float32_computation():
         want = F.layer_norm(x.float(), (64,), norm.weight, norm.bias, norm.eps)
     assert got.dtype == torch.bfloat16
     torch.testing.assert_close(got.float(), want, atol=0.02, rtol=0.01)  # one bf16 rounding of the fp32 result
+
+
+@needs_packing
+def test_fused_gelu_falls_back_where_the_build_lacks_it(monkeypatch):
+    layer = _layer(torch.float32)
+    packed = PackedLinear(layer)
+    x = torch.randn(4, 96)
+    monkeypatch.setattr(prepacked, "fused_gelu_works", lambda dtype: False)
+    with torch.no_grad():
+        torch.testing.assert_close(packed.forward_gelu_tanh(x), F.gelu(layer(x), approximate="tanh"))

@@ -17,6 +17,7 @@ the packed copy, a plain attribute that is never saved or moved. If the weight i
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import torch
@@ -81,8 +82,8 @@ class PackedLinear(_Prepacked):
         """``gelu(self(x), approximate="tanh")``, fused into the packed product where it runs (applied before the
         result is rounded to the layer's dtype: one rounding instead of two in bf16)."""
         packed = self._packed_for(x)
-        if packed is None:
-            return F.gelu(F.linear(x, self.weight, self.bias), approximate="tanh")
+        if packed is None or not fused_gelu_works(x.dtype):
+            return F.gelu(self(x), approximate="tanh")
         return torch.ops.mkldnn._linear_pointwise(x, packed, self.bias, "gelu", [], "tanh")
 
     def extra_repr(self) -> str:
@@ -178,4 +179,20 @@ def packing_works(dtype: torch.dtype) -> bool:
         return all(g.shape == w.shape and torch.allclose(g.float(), w, atol=tol, rtol=0.02) for g, w in zip(got, want))
     except Exception as e:  # op missing in this build, or not supported on this CPU
         log.debug("oneDNN weight packing unavailable for %s: %s", dtype, e)
+        return False
+
+
+@functools.cache
+def fused_gelu_works(dtype: torch.dtype) -> bool:
+    """Whether this build's packed product takes the tanh-GELU post-op (checked once per dtype, else unfused)."""
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            layer = PackedLinear(nn.Linear(64, 48).to(dtype), 4)
+            x = torch.randn(5, 64).to(dtype)
+            packed = layer._packed_weight()
+            got = torch.ops.mkldnn._linear_pointwise(x, packed, layer.bias, "gelu", [], "tanh")
+            want = F.gelu(F.linear(x.float(), layer.weight.float(), layer.bias.float()), approximate="tanh")
+        return bool(torch.allclose(got.float(), want, atol=1e-3 if dtype == torch.float32 else 0.1, rtol=0.02))
+    except Exception as e:
+        log.debug("fused GELU unavailable for %s: %s", dtype, e)
         return False
