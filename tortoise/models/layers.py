@@ -83,7 +83,7 @@ class RelativePositionBias(nn.Module):
         self.num_buckets = num_buckets
         self.max_distance = max_distance
         self.relative_attention_bias = nn.Embedding(num_buckets, heads)
-        self._cached: tuple[tuple, Tensor] | None = None  # (key, bias): see forward
+        self._cached: tuple[tuple, Tensor, Tensor] | None = None  # (key, bias, table): see forward
 
     def forward(self, T: int, S: int, device: torch.device) -> Tensor:
         """(1, H, T, S) float32 bias."""
@@ -96,7 +96,8 @@ class RelativePositionBias(nn.Module):
         bias = table[:, bucket].unsqueeze(0)  # (1, H, T, S)
         cacheable = not (torch.is_grad_enabled() and weight.requires_grad)  # never keep an autograd graph alive
         small = bias.numel() * bias.element_size() <= self.CACHE_LIMIT
-        self._cached = (key, bias) if cacheable and small else None
+        # the cached tuple holds the table itself, so its address cannot be reused by another table meanwhile
+        self._cached = (key, bias, weight.detach()) if cacheable and small else None
         return bias
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
