@@ -39,7 +39,8 @@ def weight_bytes(model) -> int:
 
 
 def our_worker(models_dir: Path) -> None:
-    from tortoise import devices, model_zoo, sampling
+    from tortoise import sampling
+    from tortoise.api import TextToSpeech
     from tortoise.text import TextTokenizer
 
     models, cond = {}, common.write_latents(models_dir / "benchvoice" / "latents.pth")[0]
@@ -47,9 +48,8 @@ def our_worker(models_dir: Path) -> None:
 
     def model(dtype: str):
         if dtype not in models:
-            m = model_zoo.load_model("autoregressive", models_dir=models_dir, dtype=DTYPES[dtype])
-            devices.prepack_for_cpu(m, devices.capabilities(torch.device("cpu")))  # as TextToSpeech on a CPU
-            models[dtype] = devices.optimize_for_device(m, torch.device("cpu"), DTYPES[dtype])
+            tts = TextToSpeech(models_dir=models_dir, device="cpu", precision=dtype)  # the pipeline's CPU set-up
+            models[dtype] = tts.model("autoregressive")
         return models[dtype]
 
     def handle(req):

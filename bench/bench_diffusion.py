@@ -62,19 +62,17 @@ def vocoder_checkpoint(models_dir: Path, with_reference: bool) -> None:
 
 # ---- our worker -----------------------------------------------------------------------------------------------------
 def our_worker(models_dir: Path, codes: int) -> None:
-    from tortoise import devices, model_zoo
+    from tortoise import model_zoo
+    from tortoise.api import TextToSpeech
     from tortoise.diffusion import decode_mel
 
     models = {}
 
     def model(dtype: str):
-        """One decoder per dtype, set up as ``TextToSpeech`` does on a CPU (bf16: layers[1:] cast and pre-packed)."""
+        """One decoder per dtype, set up by ``TextToSpeech`` on a CPU (bf16: layers[1:] cast and pre-packed)."""
         if dtype not in models:
-            m = model_zoo.load_model("diffusion_decoder", models_dir=models_dir)
-            if dtype == "bf16":
-                m.set_layer_dtype(torch.bfloat16)
-                devices.prepack_for_cpu(m.layers[1:], devices.capabilities(torch.device("cpu")))
-            models[dtype] = m
+            tts = TextToSpeech(models_dir=models_dir, device="cpu", precision=dtype)
+            models[dtype] = tts.model("diffusion_decoder")
         return models[dtype]
 
     diffusion = model("fp32")

@@ -37,14 +37,13 @@ def _peak_rss() -> int:
 def worker(models_dir: Path, dtype_name: str, batch: int, max_tokens: int) -> None:
     import torch
 
-    from tortoise import devices, model_zoo, runtime, sampling
-    from tortoise.api import candidate_bytes
+    from tortoise import devices, runtime, sampling
+    from tortoise.api import TextToSpeech, candidate_bytes
     from tortoise.text import TextTokenizer
 
     runtime.configure_allocator()
     dtype = devices.torch_dtype(dtype_name)
-    model = model_zoo.load_model("autoregressive", models_dir=models_dir, dtype=dtype)
-    devices.prepack_for_cpu(model, devices.capabilities(torch.device("cpu")))
+    model = TextToSpeech(models_dir=models_dir, device="cpu", precision=dtype_name).model("autoregressive")
     cond = common.write_latents(models_dir / "benchvoice" / "latents.pth")[0].to(dtype)
     text = torch.tensor([TextTokenizer().encode_for_model(common.SENTENCE)])
     kwargs = dict(temperature=0.8, top_p=0.8, top_k=50, repetition_penalty=2.0)
