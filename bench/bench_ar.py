@@ -17,7 +17,6 @@ final_norm, mel_head) divided by the measured copy bandwidth (read + write bytes
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -78,15 +77,9 @@ def our_worker(models_dir: Path) -> None:
 
 # ---- driver ---------------------------------------------------------------------------------------------------------
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", type=Path, default=common.DEFAULT_MODELS_DIR)
+    ap = common.driver_parser(__doc__)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16])
-    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=list(DTYPES))
     ap.add_argument("--tokens", type=int, default=32, help="codes generated per row (fixed)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--ours-only", action="store_true")
-    ap.add_argument("--json", type=Path, help="also write the raw figures here")
-    ap.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return our_worker(args.models_dir)

@@ -19,7 +19,6 @@ it). Vocoder real-time factor = seconds of computing / seconds of audio produced
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -99,15 +98,9 @@ def our_worker(models_dir: Path, codes: int) -> None:
 
 # ---- driver ---------------------------------------------------------------------------------------------------------
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", type=Path, default=common.DEFAULT_MODELS_DIR)
+    ap = common.driver_parser(__doc__)
     ap.add_argument("--codes", type=int, default=64, help="AR codes decoded (L = codes * 4 * 24000 // 22050 frames)")
     ap.add_argument("--steps", type=int, default=4, help="diffusion steps per run")
-    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--ours-only", action="store_true")
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return our_worker(args.models_dir, args.codes)

@@ -20,7 +20,6 @@ AR and CLVP weights in bfloat16 under ``torch.autocast("cpu", bfloat16)``, its d
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -61,14 +60,8 @@ def our_worker(models_dir: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models-dir", type=Path, default=common.DEFAULT_MODELS_DIR)
+    ap = common.driver_parser(__doc__)
     ap.add_argument("--tokens", type=int, default=48, help="fixed AR codes per sample (max_mel_tokens)")
-    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--ours-only", action="store_true")
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return our_worker(args.models_dir)

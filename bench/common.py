@@ -11,6 +11,7 @@ reference prints progress to stdout) goes to stderr.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib.util
 import itertools
@@ -57,6 +58,18 @@ def _our_runtime_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def driver_parser(description: str) -> argparse.ArgumentParser:
+    """The options every ours-vs-reference driver takes; each adds its own workload options."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR)
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--ours-only", action="store_true", help="run only our side (any venv with our package)")
+    ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument("--worker", choices=["ours"], help=argparse.SUPPRESS)
+    return ap
 
 
 def machine_info() -> dict[str, Any]:
