@@ -161,8 +161,10 @@ def packed_bytes(module: nn.Module) -> int:
     return sum(m.weight.numel() * m.weight.element_size() for m in module.modules() if _packable(m))
 
 
+@functools.cache
 def packing_works(dtype: torch.dtype) -> bool:
-    """Whether this torch build packs ``dtype`` weights and computes correctly with them (tried on small layers)."""
+    """Whether this torch build packs ``dtype`` weights and computes correctly with them (tried once per dtype on
+    small layers)."""
     if dtype not in _DTYPES or not torch.backends.mkldnn.is_available():
         return False
     try:
