@@ -25,6 +25,7 @@ from .audio import OUTPUT_SAMPLE_RATE, format_conditioning
 from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix, read_latents_file
 from .diffusion import decode_mel, output_length
 from .errors import DeviceError, InvalidInputError, VoiceError
+from .models import winograd
 from .options import PRESETS, GenerationOptions, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
 from .redaction import has_redaction, redact, split_redacted
@@ -162,6 +163,9 @@ class TextToSpeech:
                 model.set_layer_dtype(self.dtype)
                 if cpu:  # the reduced-precision layers, run at every step
                     devices.prepack_for_cpu(model.layers[1:], devices.capabilities(self.device))
+            if name == "diffusion_decoder" and cpu:  # the float32 kernel-3 convolutions run at every step
+                for part in (model.conditioning_timestep_integrator, model.layers):
+                    devices.prepack_for_cpu(part, devices.capabilities(self.device), packer=winograd)
             if name == "autoregressive" and self.compile:
                 model.decode_logits = devices.compile_function(model.next_logits, self.device)
             elif name == "autoregressive" and cpu:
