@@ -35,6 +35,15 @@ def test_f43_equals_the_direct_convolution(B, c_in, c_out, L, bias):
     assert (got.double() - want).abs().max() <= 1e-5 * want.abs().max()
 
 
+def test_weight_transform_is_g_times_the_kernel():
+    w = _conv(24, 40).weight
+    g = winograd._transforms()[1].double()
+    want = torch.einsum("ak,oik->aoi", g, w.double())
+    got = transform_weight(w)
+    assert got.shape == (6, 40, 24) and got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), want, atol=1e-7, rtol=1e-6)
+
+
 def test_layer_keeps_the_parameters_and_follows_changed_weights():
     conv = _conv(16, 16)
     layer = WinogradConv1d(conv)
@@ -50,11 +59,13 @@ def test_layer_keeps_the_parameters_and_follows_changed_weights():
 
 
 def test_other_dtypes_take_the_direct_kernel():
-    layer = WinogradConv1d(_conv(16, 16)).bfloat16()
+    layer = WinogradConv1d(_conv(16, 16).bfloat16())
+    assert layer._packed is None  # nothing transformed for bf16
+    cast = WinogradConv1d(_conv(16, 16)).bfloat16()  # transformed in float32, then cast
     x = torch.randn(1, 16, 12).bfloat16()
     with torch.no_grad():
-        assert torch.equal(layer(x), F.conv1d(x, layer.weight, layer.bias, padding=1))
-    assert layer._packed is None  # nothing transformed for bf16
+        for m in (layer, cast):
+            assert torch.equal(m(x), F.conv1d(x, m.weight, m.bias, padding=1))
 
 
 def test_gradients_flow_through_the_winograd_path():

@@ -32,24 +32,33 @@ A = M + R - 1  # input frames per tile (6)
 
 @functools.cache
 def _transforms() -> tuple[Tensor, Tensor, Tensor]:
-    """``B^T`` (6x6), ``G`` (6x3), ``A^T`` (4x6) for interpolation points 0, 1, -1, 2, -2, infinity (float64)."""
+    """``B^T`` (6x6), ``G`` (6x3), ``A^T`` (4x6) for interpolation points 0, 1, -1, 2, -2, infinity."""
     bt = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
           [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]  # fmt: skip
     g = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
          [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]  # fmt: skip
     at = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
-    return tuple(torch.tensor(t, dtype=torch.float64) for t in (bt, g, at))
+    return tuple(torch.tensor(t, dtype=torch.float32) for t in (bt, g, at))
 
 
 def transform_weight(weight: Tensor) -> Tensor:
-    """(out, in, 3) kernel -> (6, out, in) float32 matrices ``U_i`` (computed in float64)."""
-    g = _transforms()[1].to(weight.device)
-    return torch.einsum("ak,oik->aoi", g, weight.detach().double()).float().contiguous()
+    """(out, in, 3) kernel -> (6, out, in) float32 matrices ``U_i = G g``, the rows of ``G`` written out."""
+    g0, g1, g2 = weight.detach().float().permute(2, 0, 1).contiguous()  # the three taps, each (out, in)
+    u = torch.empty((A, *g0.shape), dtype=torch.float32, device=weight.device)
+    outer = g0 + g2
+    torch.div(g0, 4, out=u[0])
+    torch.div(outer + g1, -6, out=u[1])
+    torch.div(outer - g1, -6, out=u[2])
+    quarter = g0 / 24 + g2 / 6
+    torch.add(quarter, g1, alpha=1 / 12, out=u[3])
+    torch.add(quarter, g1, alpha=-1 / 12, out=u[4])
+    u[5] = g2
+    return u
 
 
 def conv1d_f43(x: Tensor, u: Tensor, bias: Tensor | None) -> Tensor:
     """``F.conv1d(x, weight, bias, padding=1)`` for x (B, in, L) float32, with ``u = transform_weight(weight)``."""
-    bt, _, at = (t.to(x.device, torch.float32) for t in _transforms())
+    bt, _, at = (t.to(x.device) for t in _transforms())
     B, C, L = x.shape
     T = -(-L // M)  # tiles per row
     xp = F.pad(x, (1, M * T - L + 1)).transpose(0, 1)  # (in, B, 4T + 2): the zero padding of the convolution
@@ -73,6 +82,8 @@ class WinogradConv1d(_Prepacked):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.weight, self.bias = conv.weight, conv.bias
         self._key, self._packed, self._source = None, None, None
+        if self.weight.dtype == torch.float32:
+            self._packed_weight()  # now, at load time, not in the first job
 
     def _pack(self) -> Tensor:
         return transform_weight(self.weight)
