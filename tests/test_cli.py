@@ -134,6 +134,12 @@ def test_doctor(run):
     assert "cpu weight packing" in out and "cpu threads" in out  # the CPU is the chosen device here
 
 
+def test_doctor_says_when_packing_is_turned_off(run, monkeypatch):
+    monkeypatch.setenv("TORTOISE_NO_PACK", "1")
+    code, out, _ = run("doctor", "--no-smoke-test", models=False)
+    assert code == 0 and "off (TORTOISE_NO_PACK is set)" in out
+
+
 def test_models_verify_deep_loads_every_checkpoint_strictly(run, tiny_models, tmp_path):
     import shutil
 

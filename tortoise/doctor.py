@@ -93,7 +93,14 @@ def run(preference: str | None = None, *, smoke: bool = True) -> DoctorReport:
     if device.type == "cpu":
         r.add("note", "running on the CPU: generation works but is slow")
         packing = [name for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) if packing_works(dt)]
-        r.add("cpu weight packing", ", ".join(packing) if packing else "unavailable in this PyTorch (slower)")
+        if os.environ.get("TORTOISE_NO_PACK"):
+            r.add("cpu weight packing", "off (TORTOISE_NO_PACK is set)")
+        else:
+            r.add(
+                "cpu weight packing",
+                (", ".join(packing) if packing else "unavailable in this PyTorch (slower)")
+                + "; fp32 diffusion kernel-3 convolutions by Winograd F(4,3)",
+            )
         waiting = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
         wait_text = ", ".join(f"{k}={v}" for k, v in waiting.items()) or "OpenMP's default waiting"
         r.add("cpu threads", f"{torch.get_num_threads()} ({wait_text})")
