@@ -112,13 +112,18 @@ class KVCache(nn.Module):
         self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype), persistent=False)
 
-    def update(self, input_pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Write ``k, v`` at ``input_pos``; return the whole cache of the first B rows."""
+    def update(self, input_pos: Tensor, k: Tensor, v: Tensor, start: int | None = None) -> tuple[Tensor, Tensor]:
+        """Write ``k, v`` at ``input_pos`` (or, given as a host int, at ``start, start + 1, ...``); return the whole
+        cache of the first B rows."""
         # input_pos: [S], k, v: [B, H, S, D]
-        B = k.shape[0]
+        B, S = k.shape[0], k.shape[2]
         k_out, v_out = self.k_cache[:B], self.v_cache[:B]  # views: writes land in the buffers
-        k_out.index_copy_(2, input_pos, k.to(k_out.dtype))  # ~8x faster than k_out[:, :, input_pos] = k on CPU
-        v_out.index_copy_(2, input_pos, v.to(v_out.dtype))
+        if start is not None:  # a plain strided copy: 2-3x cheaper than index_copy_ per decode step on a CPU
+            k_out[:, :, start : start + S].copy_(k)
+            v_out[:, :, start : start + S].copy_(v)
+        else:  # positions as a tensor (static shapes for torch.compile); ~8x faster than k_out[:, :, pos] = k on CPU
+            k_out.index_copy_(2, input_pos, k.to(k_out.dtype))
+            v_out.index_copy_(2, input_pos, v.to(v_out.dtype))
         return k_out, v_out
 
 
@@ -143,7 +148,8 @@ class Attention(nn.Module):
         else:
             if self.kv_cache is None:
                 raise RuntimeError("input_pos given but no KV cache: call setup_caches(max_batch, max_seq) first")
-            k, v = self.kv_cache.update(input_pos, k, v)  # (B, H, S_max, D)
+            start = None if kv_len is None else kv_len - T  # kv_len: the new positions are the last T
+            k, v = self.kv_cache.update(input_pos, k, v, start)  # (B, H, S_max, D)
             if kv_len is not None:  # attend over the filled part only: S_max - kv_len fewer keys read per step
                 k, v = k[:, :, :kv_len], v[:, :, :kv_len]  # (B, H, kv_len, D)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1)
