@@ -4,7 +4,7 @@ A plain ``F.linear`` / ``F.conv1d`` on the CPU hands oneDNN/MKL a plain weight, 
 kernel's blocked layout on every call: at an AR decode step (a few rows against every weight) or a diffusion step at
 short lengths, that re-ordering is a large part of the time. oneDNN can pack a weight once (the ops Inductor's CPU
 "freezing" uses: ``mkldnn._reorder_linear_weight`` / ``mkldnn_reorder_conv2d_weight``) and then run against it any
-number of times; on AMX/AVX512-BF16 CPUs the bf16 products use those units. Measured on a 2-core Sapphire Rapids:
+number of times; on AMX/AVX512-BF16 CPUs the bf16 products use those units. Measured on a 2-core AMX Xeon:
 
 - linear 1024x4096: fp32 16 rows 1.98 -> 1.14 ms, bf16 1 row 0.58 -> 0.36 ms, bf16 16 rows 0.68 -> 0.41 ms
   (one fp32 row keeps ``F.linear``: the GEMV does no packing and is faster);
@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 _DTYPES = (torch.float32, torch.bfloat16)
 
 
-class _Prepacked(nn.Module):
-    """Shared bookkeeping: which weight the packed copy was made from."""
+class PackedWeightModule(nn.Module):
+    """A layer that computes with a copy of its weight in another form (``_pack``), made once and remade when the
+    weight changes: the bookkeeping of which weight the copy was made from. Also the base of ``winograd``."""
 
     def _pack(self) -> Tensor:
         raise NotImplementedError
@@ -53,7 +54,7 @@ class _Prepacked(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
 
 
-class PackedLinear(_Prepacked):
+class PackedLinear(PackedWeightModule):
     """An ``nn.Linear`` (same parameters) whose CPU forward multiplies against a oneDNN-packed weight."""
 
     def __init__(self, linear: nn.Linear, rows_hint: int = 16):
@@ -90,7 +91,7 @@ class PackedLinear(_Prepacked):
         return f"in_features={self.in_features}, out_features={self.out_features}, packed"
 
 
-class PackedConv1d(_Prepacked):
+class PackedConv1d(PackedWeightModule):
     """An ``nn.Conv1d`` (same parameters; stride, padding, dilation as given, no groups) on a oneDNN-packed weight.
 
     A float32 input to a bf16 layer is cast to bf16 first, as autocast does for a convolution (these layers run under

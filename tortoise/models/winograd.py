@@ -1,13 +1,13 @@
 """Kernel-3 convolutions by Winograd's minimal filtering F(4, 3) (float32, CPU, inference only).
 
 The diffusion decoder's residual blocks end in a 1024 -> 1024 channel, kernel-3 convolution; in float32 on a CPU these
-are a third of every diffusion step, computed directly by oneDNN (3 multiply-adds per weight and output frame).
-F(4, 3) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural Networks") makes 4 output frames from 6 input
-frames with 6 multiply-adds per weight instead of 12: the weight is transformed once into 6 matrices ``U = G g``,
-each block of 6 input frames into ``V = B^T d``, and the 6 products ``U_i V_i`` are one batched matrix product of
-the whole sequence; ``A^T`` turns them back into 4 frames. Two passes of cheap element-wise work wrap it.
+are a third of every diffusion step, computed directly by oneDNN. F(4, 3) (Lavin & Gray 2016, "Fast Algorithms for
+Convolutional Neural Networks") makes 4 output frames from 6 input frames with 6 multiply-adds per weight instead of
+12: the weight is transformed once into 6 matrices ``U = G g``, each block of 6 input frames into ``V = B^T d``, and
+the 6 products ``U_i V_i`` are one batched matrix product of the whole sequence; ``A^T`` turns them back into 4
+frames. Two passes of cheap element-wise work wrap it.
 
-Measured on a 2-core Sapphire Rapids, 1024 channels: 139 frames 3.4 -> 2.4 ms, 278 frames 6.1-7.5 -> 4.1 ms,
+Measured on a 2-core AMX Xeon, 1024 channels: 139 frames 3.4 -> 2.4 ms, 278 frames 6.1-7.5 -> 4.1 ms,
 1000 frames 20.0 -> 13.7 ms. The result differs from the direct convolution by ~2e-6 of its largest value (float32
 rounding of the transforms); in bf16 or fp16 the transforms would lose too much, so those keep the direct kernel.
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .prepacked import _Prepacked
+from .prepacked import PackedWeightModule
 
 M, R = 4, 3  # output frames per tile, kernel size
 A = M + R - 1  # input frames per tile (6)
@@ -72,7 +72,7 @@ def conv1d_f43(x: Tensor, u: Tensor, bias: Tensor | None) -> Tensor:
     return y if M * T == L else y[:, :, :L]
 
 
-class WinogradConv1d(_Prepacked):
+class WinogradConv1d(PackedWeightModule):
     """An ``nn.Conv1d(in, out, 3, padding=1)`` (same parameters) computed by F(4, 3) for float32 CPU inputs."""
 
     def __init__(self, conv: nn.Conv1d):
