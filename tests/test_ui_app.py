@@ -50,6 +50,25 @@ def test_build_app_without_weights(tmp_path, monkeypatch):
     assert not (tmp_path / "config").exists(), "building the app writes nothing"
 
 
+def test_generate_is_enabled_once_the_page_load_has_filled_the_form(tmp_path, monkeypatch):
+    """Fields edited before the page-load handler ran would be overwritten by it: the buttons wait for it."""
+    pytest.importorskip("gradio")
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    from ui import build_app
+    from ui.engine import Engine
+    from ui.state import Settings
+
+    app = build_app(Engine(Settings(models_dir=str(tmp_path / "no-models"), device="cpu")))
+    buttons = [b for b in app.blocks.values() if getattr(b, "elem_id", None) in ("gen-go", "gen-stream")]
+    assert len(buttons) == 2 and not any(b.interactive for b in buttons)
+    (load,) = [d for d in app.fns.values() if set(buttons) <= set(d.outputs)]
+    assert [t[1] for t in load.targets] == ["load"]
+    out = load.fn()
+    assert all(out[b]["interactive"] is True for b in buttons)
+    assert out[next(c for c in app.blocks.values() if getattr(c, "elem_id", None) == "gen-preset")] == "fast"
+
+
 def test_uploads_are_size_limited(monkeypatch):
     from ui.app import max_upload
 

@@ -95,16 +95,15 @@ def build_app(engine: Engine, settings: Settings | None = None):
             voices = voice_lists()
             names = voices_tab.voice_choices(engine)
             voices[g["voices"]] = gr.update(choices=[*names, "random"], value=names[:1])  # a voice ready to go
-            return {
-                **current_settings(),
-                **voices,
-                **model_state(),
-                **history_lists(),
-                s["doctor"]: settings_tab.doctor_text(engine, smoke=False),
-            }
+            ready = gr.update(interactive=True)  # the form now holds what a generation needs
+            return {**current_settings(), **voices, **model_state(), **history_lists(), g["generate"]: ready,
+                    g["stream"]: ready}  # fmt: skip
 
-        load_outputs = [*voice_outputs, *model_outputs, *history_outputs, s["doctor"], g["preset"], *adv_outputs]
+        buttons = [g["generate"], g["stream"]]
+        load_outputs = [*voice_outputs, *model_outputs, *history_outputs, g["preset"], *adv_outputs, *buttons]
         app.load(on_load, outputs=[*load_outputs, *form_outputs], **LIGHT)
+        # separately: the report takes a second the first time, and the form must not wait for it
+        app.load(lambda: settings_tab.doctor_text(engine, smoke=False), outputs=s["doctor"], **LIGHT)
 
         # ---- Generate ---------------------------------------------------------------------------------------------
         g["text"].change(generate.text_info, g["text"], g["text_info"], trigger_mode="always_last", **LIGHT)

@@ -65,9 +65,9 @@ def generate_tab(gr, settings: Settings) -> dict:
                                          label=S.PRECISION, info=S.PRECISION_HELP)  # fmt: skip
             c["voicefixer"] = gr.Checkbox(label=S.VOICEFIXER, value=False)
             c["regenerate"] = gr.Textbox(label=S.REGENERATE, info=S.REGENERATE_HELP, elem_id="gen-regenerate")
-    with gr.Row():
-        c["generate"] = gr.Button(S.GENERATE, variant="primary", elem_id="gen-go")
-        c["stream"] = gr.Button(S.STREAM, elem_id="gen-stream")
+    with gr.Row():  # enabled by the page-load handler once the voices and saved settings are in place
+        c["generate"] = gr.Button(S.GENERATE, variant="primary", elem_id="gen-go", interactive=False)
+        c["stream"] = gr.Button(S.STREAM, elem_id="gen-stream", interactive=False)
         c["cancel"] = gr.Button(S.CANCEL, variant="stop", elem_id="gen-cancel")
     c["live"] = gr.Audio(label=S.LIVE, streaming=True, autoplay=True, interactive=False, elem_id="gen-live")
     c["status"] = gr.HTML(label=S.STATUS, elem_id="gen-status")

@@ -154,6 +154,6 @@ def page(browser, server):
     pg = context.new_page()
     pg.set_default_timeout(60_000)  # shared CI machines can be slow; waits end as soon as the page is ready
     pg.goto(server.url)
-    pg.wait_for_selector("#gen-go")
+    pg.wait_for_selector("#gen-go:enabled")  # the page-load handler has filled the form (voices, saved settings)
     yield pg
     context.close()

@@ -91,7 +91,7 @@ def test_settings_persist_across_reload(page, server, shots):
     assert saved["default_preset"] == "ultra_fast" and saved["models_dir"] == str(server.models)
     page.screenshot(path=str(shots / "settings.png"), full_page=True)
     page.reload()
-    page.wait_for_selector("#gen-go")
+    page.wait_for_selector("#gen-go:enabled")
     page.wait_for_function("document.querySelector('#gen-preset input').value === 'ultra_fast'")
     page.get_by_text("Advanced options").click()
     assert page.input_value("#gen-steps input") == "30", "the preset's own steps are shown"

@@ -30,7 +30,7 @@ def test_three_sessions_queue_and_keep_their_own_results(browser, server):
             page = context.new_page()
             page.set_default_timeout(120_000)
             page.goto(server.url)
-            page.wait_for_selector("#gen-go")
+            page.wait_for_selector("#gen-go:enabled")
             page.fill("#gen-text textarea", text)
             page.get_by_text("Advanced options").click()
             page.fill("#gen-samples input", "2")

@@ -42,6 +42,8 @@ def test_memory_does_not_grow_across_50_generations(shared_tts):
             samples.append(_rss_bytes())
     growth = samples[-1] - start
     # a leak of even one 24 kHz result per run (~60 kB) or of a model activation would exceed this steadily;
-    # allow allocator noise, and require the second half not to keep climbing
+    # allow allocator noise, and require the last 20 runs not to keep climbing. Measured (RSS MB every 10 runs):
+    # [448, 450, 461, 462, 463], [441, 452, 461, 464, 462], on a loaded machine [801, 803, 817, 823, 825]: allocator
+    # pools and bounded caches settle within ~30 runs, so the steady state is compared from the third sample on
     assert growth < 40e6, f"RSS grew {growth / 1e6:.1f} MB over 50 generations: {[s // 1_000_000 for s in samples]}"
-    assert samples[-1] - samples[1] < 20e6, [s // 1_000_000 for s in samples]
+    assert samples[-1] - samples[2] < 15e6, [s // 1_000_000 for s in samples]
