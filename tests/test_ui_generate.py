@@ -128,6 +128,24 @@ def test_cancel_before_anything_leaves_nothing(engine):
     assert not Path(out.entry.folder).exists() and engine.history().entries() == []
 
 
+def test_cancel_reaches_a_generation_still_waiting_in_the_queue(engine):
+    queued = engine.submit("tab")  # the Generate click; its generation waits for the device
+    assert generate.cancel(engine, "tab", wait=0) and queued.cancel.is_set()
+    out = final(engine, quick())  # its turn comes: it ends at once, nothing made or recorded
+    assert "Cancelled before any segment was finished" in out["status"]
+    assert engine.history().entries() == [] and queued.finished.is_set()
+
+
+def test_a_submitted_job_is_the_one_its_generation_runs(engine):
+    first = engine.submit("tab")
+    assert engine.begin("tab") is first and first.taken
+    second = engine.submit("tab")  # Generate again in the same tab: the running one is told to stop
+    assert first.cancel.is_set() and not second.cancel.is_set()
+    engine.end("tab", first)  # the old generation ending leaves the new registration alone
+    assert engine.begin("tab") is second
+    assert engine.begin("api") is not engine.begin("api-2")  # API calls without a click get their own jobs
+
+
 def test_cancel_button_reports(engine):
     assert "Nothing is running" in generate.cancel(engine, "nobody", wait=0)
     job = engine.begin("tab")

@@ -149,7 +149,10 @@ def build_app(engine: Engine, settings: Settings | None = None):
                         out[named[key]] = value
                 yield out
 
-        gen_event = g["generate"].click(
+        def on_submit(request: gr.Request):
+            engine.submit(request.session_hash)  # at the click, before the generation's turn in the device queue
+
+        g["generate"].click(on_submit, **LIGHT).then(
             on_generate,
             inputs=gen_inputs,
             outputs=[*named.values(), *g["players"]],
@@ -166,13 +169,15 @@ def build_app(engine: Engine, settings: Settings | None = None):
 
         def on_cancel(request: gr.Request):
             # the pipeline stops at its next progress report; a model still loading can take a while on a busy
-            # machine, so say "cancelling" at once and report what was kept once it really stopped
+            # machine, so say "cancelling" at once and report what was kept once it really stopped. The generation
+            # event is not cancelled by Gradio (its last progress update could then land after this report): it
+            # ends itself with the same "Cancelled" status, and a job still queued ends at once when its turn comes
             job = engine.cancel(request.session_hash)
             if job is not None and not job.finished.is_set():
                 yield generate.stage_html(None, S.CANCEL_REQUESTED)
             yield generate.cancel(engine, request.session_hash, wait=120, job=job)
 
-        g["cancel"].click(on_cancel, outputs=g["status"], cancels=[gen_event], **LIGHT)
+        g["cancel"].click(on_cancel, outputs=g["status"], **LIGHT)
 
         def on_download(progress=gr.Progress()):  # noqa: B008
             with _library_errors():

@@ -42,6 +42,7 @@ class Job:
         self.stage: str | None = None
         self.fractions = dict.fromkeys(STAGES, 0.0)
         self.started = time.monotonic()
+        self.taken = False  # True once a generation runs it (``Engine.begin``); before that it waits in the queue
         self.running = False  # True once the device lock is held
         self.finished = threading.Event()  # set by the worker when the job ended, however it ended
         self.outcome = None  # what the worker produced (ui.generate.Outcome), when it ended normally
@@ -206,13 +207,27 @@ class Engine:
         gc.collect()
 
     # ---- jobs ---------------------------------------------------------------------------------------------------
-    def begin(self, session: str) -> Job:
+    def submit(self, session: str) -> Job:
+        """A Generate click: register the tab's next job at once, while its generation may still wait in the device
+        queue, so that Cancel reaches it there too. A job the tab still had is cancelled (one per tab)."""
         job = Job()
         with self._state:
             old = self._jobs.get(session)
             if old is not None:
-                old.cancel.set()  # one generation per browser tab: a new one replaces a stale one
+                old.cancel.set()
             self._jobs[session] = job
+        return job
+
+    def begin(self, session: str) -> Job:
+        """The job a generation runs: the one ``submit`` registered for the tab (cancelled if Cancel was pressed
+        while it waited), else a new one (API calls that skip ``submit``)."""
+        with self._state:
+            job = self._jobs.get(session)
+            if job is not None and not job.taken:
+                job.taken = True
+                return job
+        job = self.submit(session)
+        job.taken = True
         return job
 
     def end(self, session: str, job: Job) -> None:

@@ -16,8 +16,10 @@ import dataclasses
 import html
 import json
 import shutil
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,6 +280,12 @@ def all_files(e: Entry) -> list[str]:
     return sorted(str(p) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
+def cancelled_note(out: Outcome) -> str:
+    if not out.done:
+        return S.CANCELLED_EARLY
+    return S.CANCELLED.format(done=out.done, total=out.entry.segments, folder=out.entry.folder)
+
+
 def cancel(engine: Engine, session: str, *, wait: float = 10.0, job: Job | None = None) -> str:
     """Stop the tab's generation (or ``job``, already cancelled); waits up to ``wait`` s for it to stop and says
     what was kept (status HTML)."""
@@ -286,8 +294,7 @@ def cancel(engine: Engine, session: str, *, wait: float = 10.0, job: Job | None 
         return stage_html(None, S.NOTHING_TO_CANCEL)
     if not job.finished.wait(wait) or job.outcome is None:
         return stage_html(None, S.CANCEL_REQUESTED)
-    e = job.outcome.entry
-    return stage_html(None, S.CANCELLED.format(done=job.outcome.done, total=e.segments, folder=e.folder))
+    return stage_html(None, cancelled_note(job.outcome))
 
 
 def reuse_values(text: str, voice: str, preset: str, options: dict, seed) -> dict:
@@ -322,11 +329,12 @@ def stream(
 
     from tortoise.errors import TortoiseError
 
+    job = engine.begin(session)  # first: a job submitted for this tab is consumed even when the request is bad
     try:
         req = make_request(values, last)
     except TortoiseError as e:
+        engine.end(session, job)
         raise gr.Error(str(e)) from e
-    job = engine.begin(session)
     box: dict = {}
 
     def work() -> None:
@@ -353,10 +361,11 @@ def stream(
         e = box["error"]
         if isinstance(e, TortoiseError):
             raise gr.Error(str(e)) from e
+        traceback.print_exception(e, file=sys.stderr)  # the details the message points to
         raise gr.Error(f"unexpected error ({type(e).__name__}: {e}); see the terminal for details") from e
     out = box["outcome"]
     if out.status == CANCELLED:
-        note = S.CANCELLED.format(done=out.done, total=out.entry.segments, folder=out.entry.folder)
+        note = cancelled_note(out)
         yield {"status": stage_html(None, note), "timings": note}
         return
     e = out.entry

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import fill_number
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,9 +31,9 @@ def test_generate_then_history_and_reuse(page, server, shots):
     page.wait_for_selector("#gen-text-info:has-text('36 characters, 1 segment')")
     pick(page, "#gen-voice", "train_dotrice")  # joins the voice chosen on load: a mix of two
     page.get_by_text("Advanced options").click()
-    page.fill("#gen-samples input", "2")
-    page.fill("#gen-steps input", "3")
-    page.fill("#gen-seed input", "1")
+    fill_number(page, "#gen-samples", "2")
+    fill_number(page, "#gen-steps", "3")
+    fill_number(page, "#gen-seed", "1")
     page.click("#gen-go")
     page.wait_for_selector("#gen-timings table", timeout=120_000)
     assert "Segment 1 of 1" in page.inner_text("#gen-status")
@@ -45,7 +47,7 @@ def test_generate_then_history_and_reuse(page, server, shots):
     assert (folder / "combined.wav").is_file() and (folder / "00.wav").is_file()
 
     page.fill("#gen-text textarea", "Something else entirely.")  # changed, so "reuse" must bring the old back
-    page.fill("#gen-steps input", "7")
+    fill_number(page, "#gen-steps", "7")
     page.get_by_role("tab", name="History").click()
     page.wait_for_selector(f"#hist-table:has-text('{TEXT[:20]}')")
     assert "train_daws&train_dotrice" in page.inner_text("#hist-table")
@@ -107,8 +109,8 @@ def test_cancel_keeps_finished_segments(page, server, shots):
     page.fill("#gen-text textarea", sentence * 40)  # 40 segments: far more than can finish before Cancel
     page.wait_for_selector("#gen-text-info:has-text('40 segments')")
     page.get_by_text("Advanced options").click()
-    page.fill("#gen-samples input", "8")
-    page.fill("#gen-steps input", "40")
+    fill_number(page, "#gen-samples", "8")
+    fill_number(page, "#gen-steps", "40")
     before = {p.name for p in server.outputs.iterdir()} if server.outputs.is_dir() else set()
     page.click("#gen-go")
     deadline = time.monotonic() + 120
@@ -116,7 +118,12 @@ def test_cancel_keeps_finished_segments(page, server, shots):
         assert time.monotonic() < deadline, "the first segment was never written"
         time.sleep(0.05)
     page.click("#gen-cancel")
-    page.wait_for_selector("#gen-status:has-text('Cancelled')", timeout=60_000)
+    try:
+        page.wait_for_selector("#gen-status:has-text('Cancelled')", timeout=60_000)
+    except Exception as e:
+        page.screenshot(path=str(shots / "cancel-failed.png"), full_page=True)
+        status = page.inner_text("#gen-status")
+        raise AssertionError(f"no 'Cancelled' status: {status!r}; app log:\n{server.log.read_text()[-3000:]}") from e
     page.screenshot(path=str(shots / "cancelled.png"), full_page=True)
     (folder,) = [p for p in server.outputs.iterdir() if p.is_dir() and p.name not in before]
     kept = sorted(p.name for p in folder.glob("[0-9][0-9].wav"))

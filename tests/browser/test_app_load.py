@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import fill_number
+
 pytestmark = pytest.mark.browser
 
 TEXTS = [f"Session number {word} speaks its own words." for word in ("one", "two", "three")]
@@ -33,8 +35,8 @@ def test_three_sessions_queue_and_keep_their_own_results(browser, server):
             page.wait_for_selector("#gen-go:enabled")
             page.fill("#gen-text textarea", text)
             page.get_by_text("Advanced options").click()
-            page.fill("#gen-samples input", "2")
-            page.fill("#gen-steps input", "3")
+            fill_number(page, "#gen-samples", "2")
+            fill_number(page, "#gen-steps", "3")
             pages.append(page)
         for page in pages:  # all three jobs submitted before any has finished
             page.click("#gen-go")
