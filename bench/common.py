@@ -60,6 +60,14 @@ def _our_runtime_module():
     return module
 
 
+def _with_our_process_settings(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the OpenMP waiting and allocator settings our CLI and app use (tortoise/runtime.py), unless set."""
+    runtime = _our_runtime_module()
+    runtime.configure_openmp(env)
+    env.setdefault("GLIBC_TUNABLES", runtime.allocator_tunables())
+    return env
+
+
 def driver_parser(description: str) -> argparse.ArgumentParser:
     """The options every ours-vs-reference driver takes; each adds its own workload options."""
     ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,9 +82,7 @@ def driver_parser(description: str) -> argparse.ArgumentParser:
 
 def machine_info() -> dict[str, Any]:
     """What the figures depend on: CPU, cores, load, torch and its threads."""
-    env = dict(os.environ)
-    _our_runtime_module().configure_openmp(env)  # what the workers get
-    env.setdefault("GLIBC_TUNABLES", _our_runtime_module().allocator_tunables())
+    env = _with_our_process_settings(dict(os.environ))  # what the workers get
     return {
         "cpu": cpu_name(),
         "nproc": os.cpu_count(),
@@ -191,9 +197,7 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(paths)
         env["HF_HUB_OFFLINE"] = "1"
         env["TRANSFORMERS_OFFLINE"] = "1"
-        # OpenMP waiting and allocator settings as our CLI and app set them (tortoise/runtime.py): both sides alike
-        _our_runtime_module().configure_openmp(env)
-        env.setdefault("GLIBC_TUNABLES", _our_runtime_module().allocator_tunables())
+        _with_our_process_settings(env)  # both sides alike
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
         self.name = name

@@ -158,20 +158,29 @@ class TextToSpeech:
             model = model_zoo.load_model(
                 name, models_dir=self.models_dir, path=self.checkpoints.get(name), device=where, dtype=dtype
             )
-            cpu = self.device.type == "cpu"
             if name == "diffusion_decoder" and self.dtype != torch.float32:
                 model.set_layer_dtype(self.dtype)
-                if cpu:  # the reduced-precision layers, run at every step
-                    devices.prepack_for_cpu(model.layers[1:], devices.capabilities(self.device))
-            if name == "diffusion_decoder" and cpu:  # the float32 kernel-3 convolutions run at every step
-                for part in (model.conditioning_timestep_integrator, model.layers):
-                    devices.prepack_for_cpu(part, devices.capabilities(self.device), packer=winograd)
             if name == "autoregressive" and self.compile:
                 model.decode_logits = devices.compile_function(model.next_logits, self.device)
-            elif name == "autoregressive" and cpu:
-                devices.prepack_for_cpu(model, devices.capabilities(self.device))  # free memory now
+            elif self.device.type == "cpu":
+                self._pack_for_cpu(name, model)
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)
         return self._models[name]
+
+    def _pack_for_cpu(self, name: str, model: nn.Module) -> None:
+        """Re-lay the weights of what runs many times per job for the CPU's kernels (each part only if the free
+        memory, measured again before it, holds the copy)."""
+
+        def pack(part: nn.Module, packer=None) -> None:
+            devices.prepack_for_cpu(part, devices.capabilities(self.device), packer=packer)
+
+        if name == "autoregressive":
+            pack(model)
+        elif name == "diffusion_decoder":
+            if self.dtype != torch.float32:
+                pack(model.layers[1:])  # the reduced-precision layers
+            for part in (model.conditioning_timestep_integrator, model.layers):  # float32 kernel-3 convolutions
+                pack(part, winograd)
 
     @property
     def offload(self) -> str:

@@ -92,10 +92,10 @@ def run(preference: str | None = None, *, smoke: bool = True) -> DoctorReport:
         r.add("float64", "not supported (schedules are computed on the CPU)")
     if device.type == "cpu":
         r.add("note", "running on the CPU: generation works but is slow")
-        packing = [name for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) if packing_works(dt)]
         if os.environ.get("TORTOISE_NO_PACK"):
             r.add("cpu weight packing", "off (TORTOISE_NO_PACK is set)")
         else:
+            packing = [name for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) if packing_works(dt)]
             r.add(
                 "cpu weight packing",
                 (", ".join(packing) if packing else "unavailable in this PyTorch (slower)")
