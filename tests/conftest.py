@@ -9,6 +9,20 @@ import torch
 
 # Keep test runs reproducible and light on a 2-core machine unless the caller says otherwise.
 torch.set_num_threads(int(os.environ.get("TORTOISE_TEST_THREADS", "2")))
+# Where the pipeline (tts_factory) and golden tests run, and in which precision: CPU/fp32 unless a GPU run asks
+# (bench/gpu/run.py runs them with cuda and fp32/bf16/fp16).
+TEST_DEVICE = os.environ.get("TORTOISE_TEST_DEVICE", "cpu")
+TEST_PRECISION = os.environ.get("TORTOISE_TEST_PRECISION", "fp32")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cpu_generator`` compare draws of torch's CPU generator: skipped when the models run elsewhere."""
+    if TEST_DEVICE == "cpu":
+        return
+    skip = pytest.mark.skip(reason=f"draws of the CPU generator; models on {TEST_DEVICE}")
+    for item in items:
+        if "cpu_generator" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -34,6 +48,8 @@ def tts_factory(tiny_models, tmp_path):
     def make(**kwargs):
         kwargs.setdefault("voices", VoiceLibrary(user_dir=tmp_path / "user-voices"))
         kwargs.setdefault("latent_cache", LatentCache(tmp_path / "latent-cache"))
-        return TextToSpeech(models_dir=tiny_models, device="cpu", **kwargs)
+        kwargs.setdefault("device", TEST_DEVICE)
+        kwargs.setdefault("precision", TEST_PRECISION)
+        return TextToSpeech(models_dir=tiny_models, **kwargs)
 
     return make

@@ -109,7 +109,8 @@ class TextToSpeech:
     enable_redaction : cut the audio of ``[bracketed]`` text (a prompt that sets the tone but is not spoken), with
         the wav2vec2 aligner (its weights are read from the Hugging Face cache).
     aligner : the redaction aligner to use (default: a ``Wav2VecAligner`` made on first use).
-    compile : ``torch.compile`` the autoregressive decode step (falls back to eager with a warning).
+    compile : make the autoregressive decode step cheap to launch: recorded as a CUDA / XPU graph where the
+        device has them, else ``torch.compile`` (falls back to eager with a warning).
     """
 
     def __init__(
@@ -132,6 +133,7 @@ class TextToSpeech:
         self.device = devices.pick(device if offload != "cpu" else "cpu")
         self.caps = devices.capabilities(self.device)
         self.dtype = devices.resolve_precision(precision, self.caps)
+        devices.set_float32_math(self.device, self.dtype)
         self.models_dir = resolve_models_dir(models_dir)
         self.offload_choice = offload
         self.checkpoints = {k: Path(v) for k, v in (checkpoints or {}).items()}
@@ -160,8 +162,9 @@ class TextToSpeech:
             )
             if name == "diffusion_decoder" and self.dtype != torch.float32:
                 model.set_layer_dtype(self.dtype)
-            if name == "autoregressive" and self.compile:
-                model.decode_logits = devices.compile_function(model.next_logits, self.device)
+            if name == "autoregressive" and self.compile:  # recorded anew when the KV caches are reallocated
+                key = lambda gpt=model.gpt: gpt.cache_version  # noqa: E731
+                model.decode_logits = devices.capture_or_compile(model.next_logits, self.device, key=key)
             elif self.device.type == "cpu":
                 self._pack_for_cpu(name, model)
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)

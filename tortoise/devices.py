@@ -236,6 +236,45 @@ def empty_cache(device: torch.device) -> None:
         backend.empty_cache()
 
 
+def set_float32_math(device: torch.device, dtype: torch.dtype) -> None:
+    """In float32, float32 products and convolutions on NVIDIA GPUs (no TF32, which cuDNN uses by default and which
+    keeps 10 mantissa bits); in reduced precision TF32 is allowed for the float32 parts. Process-wide setting."""
+    if device.type == "cuda":
+        exact = dtype == torch.float32
+        torch.backends.cuda.matmul.allow_tf32 = not exact
+        torch.backends.cudnn.allow_tf32 = not exact
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak-memory measurement on a GPU (nothing on the CPU)."""
+    backend = _backend(device.type)
+    if device.type in ("cuda", "xpu") and is_available(device.type) and hasattr(backend, "reset_peak_memory_stats"):
+        backend.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> int | None:
+    """Bytes allocated at most on a GPU since the last :func:`reset_peak_memory`; None where not measured."""
+    backend = _backend(device.type)
+    if device.type in ("cuda", "xpu") and is_available(device.type) and hasattr(backend, "max_memory_allocated"):
+        return int(backend.max_memory_allocated(device))
+    return None
+
+
+def allocated_memory(device: torch.device) -> int | None:
+    """Bytes now allocated by tensors on a GPU; None where not measured."""
+    backend = _backend(device.type)
+    if device.type in ("cuda", "xpu") and is_available(device.type) and hasattr(backend, "memory_allocated"):
+        return int(backend.memory_allocated(device))
+    return None
+
+
+def limit_memory(device: torch.device, fraction: float) -> None:
+    """Cap this process's allocations on a GPU at ``fraction`` of its memory (benchmarks of out-of-memory paths)."""
+    backend = _backend(device.type)
+    if hasattr(backend, "set_per_process_memory_fraction"):
+        backend.set_per_process_memory_fraction(fraction, device)
+
+
 def seed_all(seed: int) -> None:
     """Seed Python, NumPy and every torch generator (CPU and all accelerators)."""
     random.seed(seed)
@@ -321,13 +360,96 @@ class _CompiledOrEager:
         return self.eager(*args, **kwargs)
 
 
+def graph_class(device: torch.device):
+    """The backend's graph-capture class (``torch.cuda.CUDAGraph``, ``torch.xpu.XPUGraph`` in recent torch), or
+    None where the device or this torch build has none."""
+    if device.type not in ("cuda", "xpu") or not is_available(device.type):
+        return None
+    return getattr(_backend(device.type), "CUDAGraph" if device.type == "cuda" else "XPUGraph", None)
+
+
+class CapturedCall:
+    """``fn(*tensors)`` recorded once as a device graph and replayed: one launch instead of hundreds of kernels.
+
+    For a function with fixed shapes that reads and writes only tensors whose addresses do not change between
+    calls (the decode step over a static KV cache). The arguments are copied into static buffers before each replay
+    and the returned tensor is the graph's own output buffer, overwritten by the next call: use it before calling
+    again. ``key()`` names whatever the recording depends on besides the argument shapes (e.g. which KV cache is
+    allocated); when it or a shape changes, the call is recorded again.
+    """
+
+    def __init__(self, fn, device: torch.device, graph_cls, *, key=lambda: None, warmup: int = 2):
+        self.fn, self.device, self.graph_cls, self.key_fn, self.warmup = fn, device, graph_cls, key, warmup
+        self.key = self.graph = self.inputs = self.output = None
+        self.captures = 0
+
+    def _capture(self, args) -> None:
+        backend = _backend(self.device.type)
+        self.graph = self.output = None  # release the previous recording's memory pool first
+        self.inputs = [a.clone() for a in args]
+        stream = backend.Stream(self.device)
+        stream.wait_stream(backend.current_stream(self.device))
+        with backend.stream(stream):  # warm-up runs (library handles, workspaces) off the default stream
+            for _ in range(self.warmup):
+                self.fn(*self.inputs)
+            graph = self.graph_cls()
+            graph.capture_begin()
+            try:
+                output = self.fn(*self.inputs)
+            finally:
+                graph.capture_end()
+        backend.current_stream(self.device).wait_stream(stream)
+        self.graph, self.output = graph, output
+        self.captures += 1
+
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
+        key = (tuple((a.shape, a.dtype) for a in args), self.key_fn())
+        if key != self.key:
+            self._capture(args)
+            self.key = key
+        for buffer, a in zip(self.inputs, args):
+            buffer.copy_(a)
+        self.graph.replay()
+        return self.output
+
+
+class _CapturedOrEager(CapturedCall):
+    """A :class:`CapturedCall` that runs ``fn`` eagerly from then on, with one warning, if recording fails."""
+
+    failed = False
+
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
+        if not self.failed:
+            try:
+                return super().__call__(*args)
+            except Exception as e:  # an operation that cannot be recorded, or a driver without graph support
+                self.failed = True
+                self.graph = self.output = self.inputs = None
+                warnings.warn(f"recording the decode step as a device graph failed ({e}); running it eagerly",
+                              stacklevel=2)  # fmt: skip
+        return self.fn(*args)
+
+
+def capture_or_compile(fn, device: torch.device, *, key=lambda: None):
+    """The decode step made cheap to launch: a device graph where the backend records them (CUDA, XPU with
+    ``XPUGraph``), else ``torch.compile`` (see :func:`compile_function`)."""
+    graph_cls = graph_class(device)
+    if graph_cls is not None:
+        return _CapturedOrEager(fn, device, graph_cls, key=key)
+    if device.type == "xpu":
+        warnings.warn("this PyTorch has no torch.xpu.XPUGraph (torch >= 2.10 has): decode step not recorded",
+                      stacklevel=2)  # fmt: skip
+    return compile_function(fn, device)
+
+
 def compile_function(fn, device: torch.device, *, backend: str | None = None):
-    """``torch.compile`` for ``device`` (CUDA graphs where they exist), or ``fn`` itself with a warning."""
+    """``torch.compile`` for ``device``, or ``fn`` itself with a warning. (Graphs do nothing on XPU in
+    ``torch.compile``'s "reduce-overhead" mode, and CUDA graphs are recorded by :class:`CapturedCall` instead.)"""
     compile_ = getattr(torch, "compile", None)
     if compile_ is None:
         warnings.warn("this PyTorch has no torch.compile; running without it", stacklevel=2)
         return fn
-    mode = "reduce-overhead" if device.type == "cuda" else "default"
+    mode = "default"
     try:
         compiled = compile_(fn, mode=mode, backend=backend or "inductor")
     except Exception as e:

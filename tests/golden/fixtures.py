@@ -15,6 +15,11 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The device the golden tests run the models on (cpu by default; cuda/xpu on a GPU machine). Inputs are moved there
+# and outputs compared on the CPU. On a GPU the kernels sum in other orders (and cuDNN picks other algorithms), so
+# float tolerances are GPU_TOLERANCE_FACTOR x the fixture's (whose atol is already 20x the float32-vs-float64 noise).
+TEST_DEVICE = torch.device(os.environ.get("TORTOISE_TEST_DEVICE", "cpu"))
+GPU_TOLERANCE_FACTOR = 10.0
 
 
 def fixtures_dir() -> Path:
@@ -30,7 +35,30 @@ def load_fixture(name: str) -> dict[str, Any]:
     path = fixture_path(f"{name}.pt")
     if not path.is_file():
         pytest.skip(f"golden fixture {path} not present")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    fixture = torch.load(path, map_location="cpu", weights_only=True)
+    if "inputs" in fixture:
+        fixture["inputs"] = to_test_device(fixture["inputs"])
+    return fixture
+
+
+def to_test_device(obj: Any) -> Any:
+    """``obj`` (a tensor, or lists/dicts of them) on ``TEST_DEVICE``; everything else unchanged."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(TEST_DEVICE)
+    if isinstance(obj, dict):
+        return {k: to_test_device(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_test_device(v) for v in obj)
+    return obj
+
+
+def build_on_test_device(*args: Any, **kwargs: Any) -> torch.nn.Module:
+    """``tortoise.loading.build`` (the real checkpoint loader), then the model moved to ``TEST_DEVICE``."""
+    from tortoise.devices import set_float32_math
+    from tortoise.loading import build
+
+    set_float32_math(TEST_DEVICE, torch.float32)  # the fixtures are float32: no TF32 on NVIDIA GPUs
+    return build(*args, **kwargs).to(TEST_DEVICE)
 
 
 def tolerance(fixture: dict[str, Any], key: str) -> dict[str, float] | str:
@@ -44,6 +72,8 @@ def assert_golden(actual: Any, fixture: dict[str, Any], key: str, *, expected: A
     """Compare ``actual`` with ``fixture['outputs'][key]`` using the fixture's tolerance for ``key``."""
     if expected is None:
         expected = fixture["outputs"][key]
+    if isinstance(actual, torch.Tensor):
+        actual = actual.cpu()
     tol = tolerance(fixture, key)
     exact = isinstance(tol, str) and tol.startswith("exact")  # e.g. "exact (torch CPU generator)"
     if exact or not isinstance(expected, torch.Tensor) or not expected.is_floating_point():
@@ -54,7 +84,9 @@ def assert_golden(actual: Any, fixture: dict[str, Any], key: str, *, expected: A
             assert actual == expected, f"{key}: {actual!r} != {expected!r}"
         return
     actual = torch.as_tensor(actual).to(expected.dtype)
-    torch.testing.assert_close(actual, expected, atol=tol["atol"], rtol=tol["rtol"], msg=lambda m: f"{key}: {m}")
+    factor = 1.0 if TEST_DEVICE.type == "cpu" else GPU_TOLERANCE_FACTOR
+    atol, rtol = tol["atol"] * factor, tol["rtol"] * factor
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=rtol, msg=lambda m: f"{key}: {m}")
 
 
 def manifest_entry(name: str) -> dict[str, Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tortoise.loading import build
 from tortoise.models.gpt import GPTConfig, UnifiedVoice, remap_keys
 from tortoise.sampling import generate, logits_to_probs
 
-from .fixtures import assert_golden, load_fixture
+from .fixtures import assert_golden, build_on_test_device, load_fixture
 
 pytestmark = pytest.mark.golden
 
@@ -23,7 +22,7 @@ def fx():
 def model(fx):
     cfg = GPTConfig.from_reference(fx["config"])
     # the file form: module keys plus the legacy GPT-2 buffers, which the loader must skip
-    return build(lambda: UnifiedVoice(cfg), {**fx["state_dict"], **fx["legacy_keys"]}, remap=remap_keys)
+    return build_on_test_device(lambda: UnifiedVoice(cfg), {**fx["state_dict"], **fx["legacy_keys"]}, remap=remap_keys)
 
 
 def _forward_args(fx):
@@ -123,6 +122,7 @@ def test_sample_step_probs(fx, model):
     assert_golden(torch.stack(probs), fx, "sample_step_probs")
 
 
+@pytest.mark.cpu_generator
 def test_sample_tokens_bit_exact(fx, model):
     """Seeded CPU sampling reproduces the reference's codes (same probabilities, same draws)."""
     i = fx["inputs"]

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
-from tortoise.loading import build
+from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry
 from tortoise.models.classifier import MAX_SAMPLES, AudioClassifier, ClassifierConfig
 
 pytestmark = pytest.mark.golden
@@ -22,7 +21,7 @@ def fx() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def model(fx: dict[str, Any]) -> AudioClassifier:
     cfg = ClassifierConfig.from_reference(fx["config"])
-    return build(lambda: AudioClassifier(cfg), fx["state_dict"])
+    return build_on_test_device(lambda: AudioClassifier(cfg), fx["state_dict"])
 
 
 def test_outputs(fx: dict[str, Any], model: AudioClassifier) -> None:
@@ -41,6 +40,7 @@ def test_outputs(fx: dict[str, Any], model: AudioClassifier) -> None:
         assert_golden(computed[key], fx, key)
 
 
+@pytest.mark.cpu_generator
 def test_prob_generated_uses_first_220000_samples(model: AudioClassifier) -> None:
     g = torch.Generator().manual_seed(0)
     wav = torch.rand(1, MAX_SAMPLES + 5000, generator=g) * 2 - 1

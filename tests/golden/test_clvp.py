@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
-from tortoise.loading import build
+from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry
 from tortoise.models.clvp import CLVP, CLVPConfig, remap_keys
 
 pytestmark = pytest.mark.golden
@@ -20,7 +19,7 @@ def fixture() -> dict:
 @pytest.fixture(scope="module")
 def model(fixture: dict) -> CLVP:
     cfg = CLVPConfig.from_reference(fixture["config"])
-    return build(lambda: CLVP(cfg), fixture["state_dict"], remap=remap_keys, what="clvp fixture")
+    return build_on_test_device(lambda: CLVP(cfg), fixture["state_dict"], remap=remap_keys, what="clvp fixture")
 
 
 def test_similarity(model: CLVP, fixture: dict) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
-from tortoise.loading import build
+from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry
 from tortoise.models.cvvp import CVVP, CVVPConfig, remap_keys
 
 pytestmark = pytest.mark.golden
@@ -20,7 +19,7 @@ def fixture() -> dict:
 @pytest.fixture(scope="module")
 def model(fixture: dict) -> CVVP:
     cfg = CVVPConfig.from_reference(fixture["config"])
-    return build(lambda: CVVP(cfg), fixture["state_dict"], remap=remap_keys, what="cvvp fixture")
+    return build_on_test_device(lambda: CVVP(cfg), fixture["state_dict"], remap=remap_keys, what="cvvp fixture")
 
 
 def test_score(model: CVVP, fixture: dict) -> None:

@@ -11,9 +11,8 @@ import re
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
+from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry
 from tortoise import diffusion as D
-from tortoise.loading import build
 from tortoise.models.diffusion_decoder import DiffusionConfig, DiffusionTts, remap_keys
 
 pytestmark = pytest.mark.golden
@@ -29,7 +28,9 @@ def fixture() -> dict:
 @pytest.fixture(scope="module")
 def model(fixture: dict) -> DiffusionTts:
     cfg = DiffusionConfig.from_reference(fixture["config"])
-    return build(lambda: DiffusionTts(cfg), fixture["state_dict"], remap=remap_keys, what="diffusion fixture")
+    return build_on_test_device(
+        lambda: DiffusionTts(cfg), fixture["state_dict"], remap=remap_keys, what="diffusion fixture"
+    )
 
 
 def _keys(fixture: dict, pattern: str) -> list[re.Match]:
@@ -115,6 +116,7 @@ def _sample_p(model: DiffusionTts, fixture: dict, n: int, **kw) -> tuple[torch.T
     return out, trajectory, pred_xstart
 
 
+@pytest.mark.cpu_generator
 def test_p_sample_loop(model: DiffusionTts, fixture: dict) -> None:
     outputs = fixture["outputs"]
     seed = int(fixture["inputs"]["p_sample_loop_seed"])
@@ -144,6 +146,7 @@ def test_p_sample_loop(model: DiffusionTts, fixture: dict) -> None:
         assert torch.equal(g.get_state(), ref.get_state())
 
 
+@pytest.mark.cpu_generator
 def test_do_spectrogram_diffusion(model: DiffusionTts, fixture: dict) -> None:
     inputs, outputs = fixture["inputs"], fixture["outputs"]
     seed = int(inputs["do_spectrogram_diffusion_seed"])

@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry
+from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry
 from tortoise.errors import CheckpointError
-from tortoise.loading import build
 from tortoise.models.hifigan import HifiConfig, HifiganDecoder, remap_keys
 
 pytestmark = pytest.mark.golden
@@ -22,7 +21,7 @@ def fx() -> dict[str, Any]:
 
 def build_decoder(fx: dict[str, Any], sd: dict[str, torch.Tensor] | None = None) -> HifiganDecoder:
     cfg = HifiConfig.from_reference(fx["config"])
-    return build(lambda: HifiganDecoder(cfg), fx["state_dict"] if sd is None else sd, remap=remap_keys)
+    return build_on_test_device(lambda: HifiganDecoder(cfg), fx["state_dict"] if sd is None else sd, remap=remap_keys)
 
 
 def test_outputs(fx: dict[str, Any]) -> None:

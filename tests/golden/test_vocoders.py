@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.golden.fixtures import assert_golden, load_fixture, manifest_entry, tolerance
-from tortoise.loading import build
+from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry, tolerance
 from tortoise.models import bigvgan, univnet
 from tortoise.models.weight_norm import fold_state_dict
 
@@ -43,7 +42,7 @@ def univnet_fx() -> dict[str, Any]:
 
 def build_univnet(fx: dict[str, Any], sd: dict[str, torch.Tensor] | None = None) -> univnet.UnivNetGenerator:
     cfg = univnet.VocoderConfig.from_reference(fx["config"])
-    return build(lambda: univnet.UnivNetGenerator(cfg), sd or fx["state_dict"], remap=univnet.remap_keys)
+    return build_on_test_device(lambda: univnet.UnivNetGenerator(cfg), sd or fx["state_dict"], remap=univnet.remap_keys)
 
 
 def test_univnet_outputs(univnet_fx: dict[str, Any]) -> None:
@@ -82,6 +81,7 @@ def test_univnet_loads_folded_state_dict(univnet_fx: dict[str, Any]) -> None:
         check(model(fx["inputs"]["mel"], fx["inputs"]["z"]), fx, "forward_after_weight_norm_removal")
 
 
+@pytest.mark.cpu_generator
 def test_univnet_lvc_matches_per_hop_loop() -> None:
     """The batched LVC equals a literal per-segment conv1d loop (dilation 1, zero 'same' padding)."""
     g = torch.Generator().manual_seed(0)
@@ -99,6 +99,7 @@ def test_univnet_lvc_matches_per_hop_loop() -> None:
     torch.testing.assert_close(univnet.location_variable_conv(x, kernel, bias, hop), ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.cpu_generator
 def test_univnet_generator_argument_is_reproducible(univnet_fx: dict[str, Any]) -> None:
     model = build_univnet(univnet_fx)
     mel = univnet_fx["inputs"]["mel"]
@@ -131,7 +132,7 @@ def bigvgan_fx() -> dict[str, Any]:
 def test_bigvgan_outputs(bigvgan_fx: dict[str, Any]) -> None:
     fx = bigvgan_fx
     cfg = bigvgan.BigVGANConfig.from_reference(fx["config"])
-    model = build(lambda: bigvgan.BigVGAN(cfg), fx["state_dict"], remap=bigvgan.remap_keys)
+    model = build_on_test_device(lambda: bigvgan.BigVGAN(cfg), fx["state_dict"], remap=bigvgan.remap_keys)
     mel = fx["inputs"]["mel"]
     with torch.inference_mode():
         forward = model(mel)

@@ -193,6 +193,7 @@ class GPT2(nn.Module):
         self.ln_f = LayerNorm32(cfg.model_dim, eps=cfg.layer_norm_eps)
         self.register_buffer("causal_mask", None, persistent=False)
         self.max_batch = self.max_seq = 0
+        self.cache_version = 0  # bumped whenever the caches are allocated anew (recorded graphs depend on them)
         self._cache_kind: tuple[torch.dtype, torch.device] | None = None
 
     def setup_caches(self, max_batch: int, max_seq: int, dtype: torch.dtype | None = None) -> None:
@@ -207,6 +208,7 @@ class GPT2(nn.Module):
                 block.attn.kv_cache = KVCache(max_batch, self.cfg.heads, max_seq, self.cfg.head_dim, dtype)
             self.causal_mask = torch.tril(torch.ones(max_seq, max_seq, dtype=torch.bool))
         self.max_batch, self.max_seq, self._cache_kind = max_batch, max_seq, (dtype, device)
+        self.cache_version += 1
 
     def share_prefix(self, batch: int, length: int) -> None:
         """Copy cache row 0's first ``length`` positions to rows 1 .. batch-1 (a prompt prefilled once for all)."""
