@@ -39,11 +39,12 @@ def inputs(models_dir: Path, codes: int) -> tuple[torch.Tensor, torch.Tensor, in
     return latents, cond, codes * 4 * 24000 // 22050
 
 
-def vocoder_checkpoint(models_dir: Path, with_reference: bool) -> None:
+def vocoder_checkpoint(models_dir: Path, with_reference: bool, reference_paths: list[str] | None = None) -> None:
     """``vocoder.pth`` in the released layout (weight-norm g/v, key ``model_g``).
 
     Our module stores folded weights, so the file is made by the reference's own ``UnivNetGenerator`` with random
     init (our loader folds the g/v pairs). Without the reference (--ours-only) our folded layout is written.
+    ``reference_paths``: where the reference is importable from (else from this interpreter's own site-packages).
     """
     path = models_dir / "vocoder.pth"
     if path.is_file():
@@ -54,6 +55,8 @@ def vocoder_checkpoint(models_dir: Path, with_reference: bool) -> None:
     code = ("import torch; from tortoise.models.vocoder import UnivNetGenerator; torch.manual_seed(3); "
             f"torch.save({{'model_g': UnivNetGenerator().state_dict()}}, {str(path) + '.tmp'!r})")  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if reference_paths:
+        env["PYTHONPATH"] = os.pathsep.join(reference_paths)
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=str(common.BENCH_DIR))
     Path(str(path) + ".tmp").replace(path)
     common.write_real_checkpoints(models_dir, ["vocoder"])  # the HF-cache symlink for the reference

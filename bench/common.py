@@ -189,9 +189,12 @@ def serve(handle: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
 class Worker:
     """A benchmark worker process (ours or the reference's) kept alive between requests."""
 
-    def __init__(self, name: str, argv: list[str], *, with_repo: bool, threads: int | None = None):
+    def __init__(
+        self, name: str, argv: list[str], *, with_repo: bool, threads: int | None = None, paths: list[str] = ()
+    ):
         env = dict(os.environ)
-        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != REPO]
+        inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != REPO]
+        paths = [*paths, *inherited]  # ``paths`` first: e.g. where the reference and its pinned packages live
         if with_repo:
             paths.insert(0, str(REPO))
         env["PYTHONPATH"] = os.pathsep.join(paths)
