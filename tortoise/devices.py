@@ -272,7 +272,8 @@ def limit_memory(device: torch.device, fraction: float) -> None:
     """Cap this process's allocations on a GPU at ``fraction`` of its memory (benchmarks of out-of-memory paths)."""
     backend = _backend(device.type)
     if hasattr(backend, "set_per_process_memory_fraction"):
-        backend.set_per_process_memory_fraction(fraction, device)
+        index = device.index if device.index is not None else backend.current_device()
+        backend.set_per_process_memory_fraction(fraction, index)
 
 
 def seed_all(seed: int) -> None:

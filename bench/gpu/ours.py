@@ -73,6 +73,7 @@ class Ours:
                 n += chunk.numel()
         return {"first_s": first, "total_s": time.perf_counter() - t, "audio_s": n / 24000}
 
+    @torch.inference_mode()  # like TextToSpeech.tts: the KV caches were made there, as inference tensors
     def step(self, dtype: str, batches: list[int], n1: int, n2: int) -> dict:
         """ms per decode step, eager vs recorded graph, from the difference of two generation lengths."""
         out = {}
@@ -93,6 +94,7 @@ class Ours:
                 out[f"{'graph' if graph else 'eager'} B={B}"] = ms
         return out
 
+    @torch.inference_mode()
     def memory(self, dtype: str, batches: list[int], tokens: int) -> dict:
         """Measured bytes per AR candidate (peak over the generation, KV cache allocated anew) vs the estimate."""
         tts = self.get(dtype, False)

@@ -47,13 +47,14 @@ def write_report(res: dict) -> str:
     if res.get("first_audio"):
         out += ["## Time to first audio, fast mode (HiFi-GAN), streamed, text A", "", common.table(
             ["precision", "first chunk s", "total s", "audio s"],
-            [[d, r["first_s"], r["total_s"], r["audio_s"]] for d, r in res["first_audio"].items()]), ""]  # fmt: skip
+            [[d, r["first_s"], r["total_s"], r["audio_s"]]
+             for d, r in res["first_audio"].items() if r]), ""]  # fmt: skip
     if res.get("step_ms"):
-        rows = [[d, k, v] for d, r in res["step_ms"].items() for k, v in r.items()]
+        rows = [[d, k, v] for d, r in res["step_ms"].items() if r for k, v in r.items() if k != "ok"]
         out += ["## Decode step (ms per step)", "", common.table(["precision", "mode, batch", "ms"], rows), ""]
     if res.get("memory"):
         rows = [[d, b, m["peak_bytes"] / 2**20, m["per_candidate"] / 2**20, m["estimate_per_candidate"] / 2**20]
-                for d, r in res["memory"].items() for b, m in r.items()]  # fmt: skip
+                for d, r in res["memory"].items() if r for b, m in r.items() if b != "ok"]  # fmt: skip
         headers = ["precision", "batch", "peak", "measured per candidate", "estimate"]
         out += ["## Memory per AR candidate (MiB)", "", common.table(headers, rows), ""]
     if res.get("oom"):

@@ -152,7 +152,8 @@ def e2e(run: Run, ours: common.Worker, ref: common.Worker | None, order: list[tu
     warm = run.results.setdefault("_warm", [])
     for text_key, preset_name in order:
         tokens = a.tokens[list(TEXTS).index(text_key)]
-        sides = [("ours", d, g) for d, g in configs] + ([("reference", "fp16", False)] if ref is not None else [])
+        ours_sides = [("ours", d, g) for d, g in configs if g or not a.graph_only]
+        sides = ours_sides + ([("reference", "fp16", False)] if ref is not None else [])
         for side, d, g in sides:
             what = f"e2e {text_key} {preset_name} {side} {d} graph={g}"
             if not run.time_left(what):
@@ -196,21 +197,21 @@ def first_audio(run: Run, ours: common.Worker) -> None:
 
 def micro(run: Run, ours: common.Worker) -> None:
     a = run.args
-    for d in a.dtypes:
+    for d in a.dtypes if "step" in a.parts else []:
         if run.time_left(f"step {d}"):
             req = dict(cmd="step", dtype=d, batches=a.step_batches, n1=a.step_tokens[0], n2=a.step_tokens[1])
             r = attempt(run, f"step {d}", lambda req=req: ours.call(**req))
             run.results.setdefault("step_ms", {})[d] = r
             run.log(f"decode step {d}: {r}")
             run.save()
-    for d in a.dtypes:
+    for d in a.dtypes if "memory" in a.parts else []:
         if run.time_left(f"memory {d}"):
             req = dict(cmd="memory", dtype=d, batches=a.memory_batches, tokens=a.memory_tokens)
             r = attempt(run, f"memory {d}", lambda req=req: ours.call(**req))
             run.results.setdefault("memory", {})[d] = r
             run.log(f"memory {d}: {r}")
             run.save()
-    if a.device != "cpu" and run.time_left("oom"):
+    if a.device != "cpu" and "oom" in a.parts and run.time_left("oom"):
         req = dict(cmd="oom", dtype=a.dtypes[-1], ask=a.oom_ask, fits=a.oom_ask // 4, tokens=a.oom_tokens)
         r = attempt(run, "oom", lambda: ours.call(**req))
         run.results["oom"] = r
@@ -228,11 +229,16 @@ def main() -> None:
     ap.add_argument("--ref", nargs="*", default=None, help="paths the reference is importable from (none: ours only)")
     ap.add_argument("--budget-s", type=float, default=420)
     ap.add_argument("--quick", action="store_true", help="tiny workloads: to try the script on a CPU")
-    ap.add_argument("--parts", nargs="+", default=["tests", "e2e", "micro"])
+    ap.add_argument("--parts", nargs="+", default=["tests", "e2e", "step", "memory", "oom"])
+    ap.add_argument("--presets", nargs="+", default=PRESETS, choices=PRESETS)
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--graph-only", action="store_true", help="end to end: ours with the recorded decode step only")
+    ap.add_argument("--test-timeout", type=float, default=150)
+    ap.add_argument("--texts", nargs="+", default=list(TEXTS), choices=list(TEXTS))
     a = ap.parse_args()
     a.precisions = ["fp32", "bf16", "fp16"] if a.device != "cpu" else ["fp32", "bf16"]
-    a.dtypes, a.repeats, a.test_timeout = ["fp32", "bf16"], 1, 150
-    a.texts, a.presets, a.tokens = list(TEXTS), PRESETS, [100, 250]
+    a.repeats = 1
+    a.tokens = [100, 250]
     a.step_batches, a.step_tokens, a.memory_batches, a.memory_tokens = [1, 16, 64], (32, 96), [1, 16, 64], 500
     a.oom_ask, a.oom_tokens = 64, 64
     if a.quick:
@@ -244,7 +250,7 @@ def main() -> None:
     run.log(f"machine: {run.results['machine']}")
     if "tests" in a.parts:
         run_tests(run)
-    if {"e2e", "micro"} & set(a.parts):
+    if {"e2e", "step", "memory", "oom"} & set(a.parts):
         t = time.perf_counter()
         common.write_real_checkpoints(a.models_dir, CHECKPOINTS)
         vocoder_checkpoint(a.models_dir, a.ref is not None, a.ref)
@@ -262,8 +268,7 @@ def main() -> None:
             if "e2e" in a.parts:
                 e2e(run, ours, ref, order[:1])
                 first_audio(run, ours)
-            if "micro" in a.parts:
-                micro(run, ours)
+            micro(run, ours)
             if "e2e" in a.parts:
                 e2e(run, ours, ref, order[1:])
         finally:

@@ -30,14 +30,16 @@ def fixture_path(name: str) -> Path:
     return fixtures_dir() / name
 
 
-def load_fixture(name: str) -> dict[str, Any]:
-    """Load ``<name>.pt`` (weights_only) or skip the test when this fixture set does not have it."""
+def load_fixture(name: str, *, on_device: bool = True) -> dict[str, Any]:
+    """Load ``<name>.pt`` (weights_only) or skip the test when this fixture set does not have it. With
+    ``on_device``, its inputs and outputs are on ``TEST_DEVICE`` (for fixtures of models; not of CPU front ends)."""
     path = fixture_path(f"{name}.pt")
     if not path.is_file():
         pytest.skip(f"golden fixture {path} not present")
     fixture = torch.load(path, map_location="cpu", weights_only=True)
-    if "inputs" in fixture:
-        fixture["inputs"] = to_test_device(fixture["inputs"])
+    for key in ("inputs", "outputs"):  # outputs too: some tests feed one stage's expected output to the next
+        if key in fixture and on_device:
+            fixture[key] = to_test_device(fixture[key])
     return fixture
 
 
@@ -74,6 +76,8 @@ def assert_golden(actual: Any, fixture: dict[str, Any], key: str, *, expected: A
         expected = fixture["outputs"][key]
     if isinstance(actual, torch.Tensor):
         actual = actual.cpu()
+    if isinstance(expected, torch.Tensor):
+        expected = expected.cpu()
     tol = tolerance(fixture, key)
     exact = isinstance(tol, str) and tol.startswith("exact")  # e.g. "exact (torch CPU generator)"
     if exact or not isinstance(expected, torch.Tensor) or not expected.is_floating_point():

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.golden
 
 @pytest.fixture(scope="module")
 def fixture():
-    return load_fixture("mels")
+    return load_fixture("mels", on_device=False)
 
 
 def _signal_ids(fixture) -> list[str]:

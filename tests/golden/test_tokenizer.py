@@ -12,7 +12,7 @@ pytestmark = pytest.mark.golden
 
 @pytest.fixture(scope="module")
 def fixture():
-    return load_fixture("tokenizer")
+    return load_fixture("tokenizer", on_device=False)
 
 
 def _cases(fixture):
