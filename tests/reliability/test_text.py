@@ -107,9 +107,42 @@ def test_one_enormous_word_is_cut_not_lost():
         ("[all of it]", "inside [brackets]"),
     ],
 )
-def test_cli_bad_text_is_one_line_and_exit_1(cli, text, message):
-    code, _, err = cli(text, "-o", "out.wav", *QUICK_CLI)
+def test_cli_bad_text_is_one_line_and_exit_1(cli, text, message, no_work):
+    code, out, err = cli(text, "-o", "out.wav", *QUICK_CLI)
     assert code == 1 and one_line(err) and message in err
+    assert "incomplete" not in out  # it used to make a temporary folder and call the run incomplete
+    no_work()
+
+
+@pytest.fixture
+def no_work(tmp_path, monkeypatch):
+    """Fail the test if a model loads; returns a check that no file or folder appeared (temporary ones included)."""
+    import tempfile
+
+    from tortoise.api import TextToSpeech
+
+    def load(self, name):
+        raise AssertionError(f"model {name} was loaded")
+
+    monkeypatch.setattr(TextToSpeech, "model", load)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    before = {p for p in tmp_path.rglob("*") if "cache" not in p.parts}
+
+    def check():
+        assert {p for p in tmp_path.rglob("*") if "cache" not in p.parts} == before
+
+    return check
+
+
+@pytest.mark.parametrize("splitter", ["ours", "original"])
+def test_cli_checks_every_segment_of_a_long_text_first(cli, no_work, splitter):
+    good = "This sentence is fine and long enough to fill a segment of its own, more or less. " * 3
+    text = f"{good}Then [an unclosed bracket here. {good}"
+    code, out, err = cli(text, "-O", "out", "--splitter", splitter, "--text-split", "100,200", *QUICK_CLI)
+    assert code == 1 and one_line(err) and "unclosed '['" in err and "incomplete" not in out
+    assert "segment " in err and " of " in err  # which segment, for a long text
+    no_work()
 
 
 def test_cli_empty_text_file_and_undecodable_text_file(cli, tmp_path):
