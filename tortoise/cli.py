@@ -201,14 +201,12 @@ def _speak(args: argparse.Namespace) -> int:
     voices = [v.strip() for v in args.voice.split(",") if v.strip()]
     if args.output is not None and len(voices) > 1:
         raise InvalidInputError("several voices make several outputs: use -O/--output-dir instead of -o")
+    if args.stream and (args.output is None or len(voices) > 1):
+        raise InvalidInputError("--stream writes one file: give -o FILE and one voice")
     tts = _engine(args)  # loads no model
-    if args.stream:
-        if args.output is None or len(voices) > 1:
-            raise InvalidInputError("--stream writes one file: give -o FILE and one voice")
-        _checked_segments(tts, text)  # as TextToSpeech.stream splits it
-    else:
-        split = {"desired_length": desired, "max_length": maximum, "splitter": args.splitter}
-        segments = _checked_segments(tts, text, **split)
+    # every segment, as generation will split it (TextToSpeech.stream splits with the defaults)
+    split = {} if args.stream else {"desired_length": desired, "max_length": maximum, "splitter": args.splitter}
+    segments = _checked_segments(tts, text, **split)
     for voice in voices:
         tts.check_voice(voice)  # fail before any work, not once per segment
     if args.stream:
