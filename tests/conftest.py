@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 # Keep test runs reproducible and light on a 2-core machine unless the caller says otherwise.
 torch.set_num_threads(int(os.environ.get("TORTOISE_TEST_THREADS", "2")))
@@ -23,6 +24,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cpu_generator" in item.keywords:
             item.add_marker(skip)
+
+# Property tests: in CI (CI=true) the same examples every run, so a red CI is a real regression, never a new random
+# draw; locally each run explores new examples and replays past failures from .hypothesis/. A failure found by
+# exploring becomes an explicit @example on its test. No deadlines anywhere (timing depends on the machine's load).
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", settings.get_profile("default"), deadline=None)  # not hypothesis's own CI guess
+_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else "dev"))
 
 
 @pytest.fixture

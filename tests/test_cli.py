@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 
@@ -170,3 +171,49 @@ def test_fast_mode_and_streaming_to_a_file(run, tmp_path):
     assert code == 0 and (tmp_path / "f.wav").is_file()
     code, _, err = run("x", "--stream", "-O", "dir", *FAST)
     assert code == 1 and "--stream" in err
+
+
+def test_progress_is_one_plain_line_per_stage_when_stderr_is_a_file(run, tmp_path):
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as f, contextlib.redirect_stderr(f):  # as `tortoise-tts ... 2> stderr.txt`
+        code, _, _ = run("One short sentence.", "-o", "p.wav", "--seed", "1", *FAST[:-1])  # progress on (no -q)
+    written = log.read_text()
+    assert code == 0 and "\r" not in written
+    stages = ["conditioning", "autoregressive", "clvp", "latents", "diffusion", "vocoder"]
+    assert written.splitlines() == ["One short sentence.", *stages]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_on_a_terminal_and_segment_prefixes():
+    from tortoise.cli_progress import StageBars
+
+    for file in (_Terminal(), io.StringIO()):
+        bars = StageBars(file=file)
+        for i in range(2):
+            bars.start_segment(i, 2, f"Segment {i}.")
+            for stage in ("autoregressive", "diffusion"):
+                for fraction in (0.0, 0.5, 1.0):
+                    bars.update(stage, fraction)
+        bars.close()
+        if file.isatty():
+            assert "\r" in file.getvalue() and "[2/2] diffusion" in file.getvalue()
+        else:
+            assert file.getvalue().splitlines() == [
+                "[1/2] Segment 0.", "[1/2] autoregressive", "[1/2] diffusion",
+                "[2/2] Segment 1.", "[2/2] autoregressive", "[2/2] diffusion",
+            ]  # fmt: skip
+
+
+@pytest.mark.parametrize("splitter", ["ours", "original"])
+def test_splitter_option_chooses_the_segments(run, tmp_path, splitter):
+    from tortoise.text import split_text
+
+    text = 'He said "Stop. Wait. Go now." Then he left. The end.'
+    code, _, _ = run(text, "-O", "out", "--splitter", splitter, "--text-split", "10,100", *FAST)
+    plan = json.loads((tmp_path / "out" / "random" / "segments.json").read_text())
+    assert code == 0 and plan["segments"] == split_text(text, desired_length=10, max_length=100, splitter=splitter)
+    assert len(plan["segments"]) == (2 if splitter == "original" else 4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tortoise.errors import InvalidInputError
@@ -107,3 +107,79 @@ def test_round_trip_of_cleaned_ascii_text(text):
     vocab = set("abcdefghijklmnopqrstuvwxyz!'(),-./:;? ")
     expected = "".join(c for c in cleaned if c in vocab)
     assert tok.decode(tok.encode(text)) == expected
+
+
+# --- the original's splitter (split_text(splitter="original")) --------------------------------------------------
+# Expected segments derived by hand from the original's rules (see tortoise.text._split_like_original); where our
+# splitter differs, its result is given too.
+
+ORIGINAL_RULES = [
+    # (text, desired, max, the original's segments, ours)
+    (  # a quote is never split at its sentence ends; a closing quote is only a place to cut back to
+        'He said "Stop. Wait. Go now." Then he left. The end.', 10, 100,
+        ['He said "Stop. Wait. Go now." Then he left.', "The end."],
+        ['He said "Stop.', 'Wait. Go now."', "Then he left.", "The end."],
+    ),
+    (  # sentences are combined until a segment reaches the desired length
+        "One. Two. Three. Four is here. Five.", 30, 100, ["One. Two. Three. Four is here.", "Five."], None,
+    ),
+    (  # "." ends a sentence only before a space; "!" and "?" anywhere
+        "Pi is 3.14 ok? Yes!No.", 5, 100, ["Pi is 3.14 ok?", "Yes!", "No."], ["Pi is 3.14 ok?", "Yes!No."],
+    ),
+    (  # a run of .!? belongs to the sentence end it follows
+        "Really?!?! Yes... fine.", 5, 100, ["Really?!?!", "Yes...", "fine."], None,
+    ),
+    (  # at the maximum: back to the last sentence end, else to the last space
+        "Short one. Another short one here and then a very long tail without stops", 20, 40,
+        ["Short one.", "Another short one here and then a very", "long tail without stops"], None,
+    ),
+    (  # the closing quote followed by a space is where an over-long segment is cut
+        '"This quote runs on and on," she said and kept talking and talking.', 10, 40,
+        ['"This quote runs on and on,"', "she said and kept talking and talking."], None,
+    ),
+    (  # a word longer than the maximum is cut at the desired length (ours cuts at the maximum)
+        "Supercalifragilisticexpialidocious", 10, 20, ["Supercalif", "ragilistic", "expialidocious"],
+        ["Supercalifragilistic", "expialidocious"],
+    ),
+    (  # line breaks, blank lines included, are spaces (ours ends a sentence at a blank line)
+        "Title\n\nBody text here.", 5, 100, ["Title Body text here."], ["Title", "Body text here."],
+    ),
+    (  # the quote-state quirk: stepping back from the '"' that hit the maximum leaves the state inverted, so the
+        # sentence ends inside that quote count
+        'aaaa bbbb"cc. dd. ee.', 4, 10, ["aaaa", 'bbbb"cc.', "dd.", "ee."], ["aaaa", 'bbbb"cc.', "dd. ee."],
+    ),
+    (  # "|": split there and nowhere else
+        "First. Second is long enough.|Third", 5, 100, ["First. Second is long enough.", "Third"],
+        ["First.", "Second is long enough.", "Third"],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text, desired, maximum, original, ours", ORIGINAL_RULES)
+def test_original_splitter_follows_the_original_rules(text, desired, maximum, original, ours):
+    assert split_text(text, desired_length=desired, max_length=maximum, splitter="original") == original
+    assert split_text(text, desired_length=desired, max_length=maximum) == (original if ours is None else ours)
+
+
+def test_original_splitter_keeps_a_quoted_speech_whole():
+    # the original's own expectation for the start of its riding_hood.txt (its utils/text.py test): the quoted
+    # speech with two sentence ends stays in the second segment
+    segments = split_text(RIDING_HOOD, splitter="original")
+    assert segments[0].endswith("This good woman had a little red riding hood made for her.")
+    assert segments[1].startswith("It suited the girl") and segments[1].endswith('this little pot of butter."')
+    assert any(s.endswith("very ill.") for s in split_text(RIDING_HOOD, desired_length=50))  # ours splits inside
+
+
+def test_unknown_splitter_is_refused():
+    with pytest.raises(InvalidInputError, match="original"):
+        split_text("x", splitter="nltk")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*'ab "“”.!?|\n,', "word ", '." ', "[x]"]), max_size=200).map("".join))
+@example("a|" + "word " * 20)  # found by exploring: the original never splits between two "|", however long
+def test_original_splitter_never_crashes_and_keeps_every_word(text):
+    segments = split_text(text, desired_length=40, max_length=80, splitter="original")
+    assert all(s == s.strip() and s for s in segments)
+    assert "|" in text or all(len(s) <= 80 for s in segments)
+    assert [c for c in "".join(segments) if c.isalnum()] == [c for c in text if c.isalnum()]

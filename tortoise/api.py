@@ -297,6 +297,20 @@ class TextToSpeech:
         return latents
 
     # ---- generation -----------------------------------------------------------------------------------------------
+    def check_text(self, text: str) -> list[int]:
+        """The ids ``tts`` feeds the model for ``text`` (one segment), or the ``InvalidInputError`` it would raise.
+
+        Loads no model: callers check every segment of a long text before any work.
+        """
+        ids = self.tokenizer.encode_for_model(text)
+        redacting = self.enable_redaction and has_redaction(text)  # raises on unbalanced brackets
+        if redacting and not any(c.isalnum() for piece, cut in split_redacted(text) if not cut for c in piece):
+            raise InvalidInputError(
+                "everything in this text is inside [brackets], which are cut from the audio: nothing would be "
+                "spoken. Put the words to speak outside the brackets (or turn redaction off to speak them)"
+            )
+        return ids
+
     @_explain_out_of_memory
     @torch.inference_mode()
     def tts(
@@ -312,13 +326,8 @@ class TextToSpeech:
         Returns a :class:`GenerationResult`; raises ``TortoiseError`` subclasses for bad input or missing models.
         """
         options = verify(options or PRESETS["fast"])
-        ids = self.tokenizer.encode_for_model(text)
-        redacting = self.enable_redaction and has_redaction(text)  # raises on unbalanced brackets, before any work
-        if redacting and not any(c.isalnum() for piece, cut in split_redacted(text) if not cut for c in piece):
-            raise InvalidInputError(
-                "everything in this text is inside [brackets], which are cut from the audio: nothing would be "
-                "spoken. Put the words to speak outside the brackets (or turn redaction off to speak them)"
-            )
+        ids = self.check_text(text)
+        redacting = self.enable_redaction and has_redaction(text)
         if options.voicefixer and not voicefixer_available():
             raise VoiceFixerUnavailableError("voicefixer is not installed: pip install voicefixer (or turn it off)")
         seed = options.seed if options.seed is not None else secrets.randbelow(2**32)

@@ -58,6 +58,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
 
 def _speak_parser() -> argparse.ArgumentParser:
     from .options import MODES, PRESETS, SAMPLERS, VOCODERS
+    from .text import SPLITTERS
 
     p = argparse.ArgumentParser(
         prog="tortoise-tts",
@@ -84,6 +85,9 @@ def _speak_parser() -> argparse.ArgumentParser:
     m.add_argument("--regenerate", help="only regenerate these segments, e.g. '2' or '1,4-5' (others are reused)")
     m.add_argument("--skip-existing", action="store_true", help="resume: keep segment files that already exist")
     m.add_argument("--text-split", default="200,300", help="desired,max characters per segment (default 200,300)")
+    m.add_argument("--splitter", default="ours", choices=SPLITTERS, help="how long text is split: ours (default: "
+                   "sentence ends anywhere, [brackets] kept whole) or original (the original's rules: quotes kept "
+                   "whole)")
     m.add_argument("--seed", type=int, help="random seed (default: a new one, printed so you can reuse it)")
     t = p.add_argument_group("tuning (overrides the preset)")
     for name, kind in TUNING.items():
@@ -165,10 +169,27 @@ def _split_lengths(spec: str) -> tuple[int, int]:
     return desired, maximum
 
 
+def _checked_segments(tts, text: str, **split) -> list[str]:
+    """The segments of ``text``, each checked as ``tts.tts`` will check it: one clear error before any work."""
+    from .text import split_text
+
+    segments = split_text(text, **split)
+    if not segments:
+        raise InvalidInputError("the text has nothing to speak")
+    for i, segment in enumerate(segments):
+        try:
+            tts.check_text(segment)
+        except InvalidInputError as e:
+            if len(segments) == 1:
+                raise
+            preview = segment if len(segment) <= 40 else segment[:37] + "..."
+            raise InvalidInputError(f"segment {i + 1} of {len(segments)} ({preview!r}): {e}") from None
+    return segments
+
+
 def _speak(args: argparse.Namespace) -> int:
     from .cli_progress import StageBars, print_timings
     from .longform import COMBINED, generate_long, segment_file
-    from .text import split_text
 
     if args.list_voices:
         return _voices_list(args)
@@ -180,12 +201,15 @@ def _speak(args: argparse.Namespace) -> int:
     voices = [v.strip() for v in args.voice.split(",") if v.strip()]
     if args.output is not None and len(voices) > 1:
         raise InvalidInputError("several voices make several outputs: use -O/--output-dir instead of -o")
-    tts = _engine(args)
+    if args.stream and (args.output is None or len(voices) > 1):
+        raise InvalidInputError("--stream writes one file: give -o FILE and one voice")
+    tts = _engine(args)  # loads no model
+    # every segment, as generation will split it (TextToSpeech.stream splits with the defaults)
+    split = {} if args.stream else {"desired_length": desired, "max_length": maximum, "splitter": args.splitter}
+    segments = _checked_segments(tts, text, **split)
     for voice in voices:
         tts.check_voice(voice)  # fail before any work, not once per segment
     if args.stream:
-        if args.output is None or len(voices) > 1:
-            raise InvalidInputError("--stream writes one file: give -o FILE and one voice")
         return _stream(tts, text, voices[0], options, args.output)
     status = 0
     with contextlib.ExitStack() as stack:
@@ -193,13 +217,13 @@ def _speak(args: argparse.Namespace) -> int:
             folder = (args.output_dir or Path("outputs")) / voice.replace("&", "+")
             if args.output is not None:  # the parts of a long text stay beside the file, for --skip-existing
                 folder = args.output.with_name(args.output.stem + "_segments")
-                if len(split_text(text, desired_length=desired, max_length=maximum)) == 1 and not args.regenerate:
+                if len(segments) == 1 and not args.regenerate:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tortoise-")))
             bars = StageBars(disable=args.quiet)
             result = generate_long(
                 tts, text, voice, options, folder, desired_length=desired, max_length=maximum,
-                regenerate=args.regenerate, skip_existing=args.skip_existing, progress=bars.update,
-                on_segment=bars.start_segment,
+                splitter=args.splitter, regenerate=args.regenerate, skip_existing=args.skip_existing,
+                progress=bars.update, on_segment=bars.start_segment,
             )  # fmt: skip
             bars.close()
             for i, message in sorted(result.failed.items()):

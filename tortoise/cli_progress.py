@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from tqdm.auto import tqdm
 
 
 class StageBars:
-    """One tqdm bar per pipeline stage of the current segment, fed by ``TextToSpeech.tts(progress=...)``."""
+    """Progress of each pipeline stage of the current segment, fed by ``TextToSpeech.tts(progress=...)``.
 
-    def __init__(self, *, disable: bool = False):
+    On a terminal, one tqdm bar per stage, redrawn in place. Otherwise (stderr redirected to a file or a pipe: scripts
+    and logs) one plain line as each stage starts, and no carriage-return frames.
+    """
+
+    def __init__(self, *, disable: bool = False, file: TextIO | None = None):
         self.disable = disable
+        self.file = file if file is not None else sys.stderr
+        self.plain = not getattr(self.file, "isatty", lambda: False)()
         self.bar: tqdm | None = None
         self.stage: str | None = None
         self.prefix = ""
 
     def start_segment(self, index: int, count: int, text: str) -> None:
+        self.close()
         self.prefix = f"[{index + 1}/{count}] " if count > 1 else ""
         if not self.disable:
             preview = text if len(text) <= 70 else text[:67] + "..."
-            print(f"{self.prefix}{preview}", file=sys.stderr)
+            print(f"{self.prefix}{preview}", file=self.file, flush=True)
 
     def update(self, stage: str, fraction: float) -> None:
         if self.disable:
@@ -29,16 +37,20 @@ class StageBars:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=100, desc=f"{self.prefix}{stage:<14}", leave=False, file=sys.stderr,
-                            bar_format="{desc} {bar} {percentage:3.0f}% {elapsed}")  # fmt: skip
-        self.bar.n = round(100 * fraction)
-        self.bar.refresh()
+            if self.plain:
+                print(f"{self.prefix}{stage}", file=self.file, flush=True)
+            else:
+                self.bar = tqdm(total=100, desc=f"{self.prefix}{stage:<14}", leave=False, file=self.file,
+                                bar_format="{desc} {bar} {percentage:3.0f}% {elapsed}")  # fmt: skip
+        if self.bar is not None:
+            self.bar.n = round(100 * fraction)
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-            self.stage = None
+        self.stage = None
 
 
 def print_timings(result, combined: Path) -> None:

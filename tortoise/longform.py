@@ -79,6 +79,7 @@ def generate_long(
     *,
     desired_length: int = 200,
     max_length: int = 300,
+    splitter: str = "ours",
     regenerate: str | None = None,
     skip_existing: bool = False,
     on_segment: Callable[[int, int, str], None] | None = None,
@@ -93,7 +94,7 @@ def generate_long(
     other error stops the run, keeping the finished files. The combined file is written only when every segment has
     audio.
     """
-    segments = split_text(text, desired_length=desired_length, max_length=max_length)
+    segments = split_text(text, desired_length=desired_length, max_length=max_length, splitter=splitter)
     if not segments:
         raise InvalidInputError("the text has nothing to speak")
     folder = Path(folder)

@@ -23,9 +23,13 @@ MAX_TEXT_TOKENS = 400  # the original refuses N + 1 >= 400 (the AR model has 402
 _COMMA_NUMBER = re.compile(r"([0-9][0-9,]+[0-9])")
 _POUNDS = re.compile(r"£([0-9,]*[0-9]+)")
 _DOLLARS = re.compile(r"\$([0-9.,]*[0-9]+)")
-_DECIMAL = re.compile(r"([0-9]+\.[0-9]+)")
-_ORDINAL = re.compile(r"[0-9]+(st|nd|rd|th)")
+# The original's patterns, anchored at the start of a digit run: the same matches, but linear time on long runs (the
+# unanchored ones retried every position of a run, minutes for 100k digits).
+_DECIMAL = re.compile(r"(?<![0-9])([0-9]+\.[0-9]+)")
+_ORDINAL = re.compile(r"(?<![0-9])[0-9]+(st|nd|rd|th)")
 _NUMBER = re.compile(r"[0-9]+")
+_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_ORDINAL_DIGITS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")
 
 
 @lru_cache(maxsize=1)
@@ -35,15 +39,35 @@ def _inflect():
     return inflect.engine()
 
 
+def _words(number: int | str, **kwargs) -> str | None:
+    """inflect's words for ``number`` (an int, or digits with an ordinal suffix); None where inflect gives up.
+
+    inflect names numbers up to 36 digits (nonillions) and Python converts at most 4300 digits to an int; past that
+    the original raised. Callers then read the digits one by one.
+    """
+    import inflect
+
+    try:
+        return _inflect().number_to_words(number, **kwargs)
+    except (inflect.NumOutOfRangeError, ValueError):
+        return None
+
+
+def _digit_by_digit(digits: str) -> str:
+    return " ".join(_DIGITS[int(d)] for d in digits)
+
+
 def _dollars(m: re.Match) -> str:
     amount = m.group(1)
     parts = amount.split(".")
     if len(parts) > 2:  # "1.2.3": not money, keep it for the decimal rule
         return f"{amount} dollars"
-    dollars = int(parts[0]) if parts[0] else 0
-    cents = int(parts[1]) if len(parts) > 1 and parts[1] else 0
-    d_unit = "dollar" if dollars == 1 else "dollars"
-    c_unit = "cent" if cents == 1 else "cents"
+    # The original's int() of each part, as digit strings: no digit limit, and a stray comma ("$,5", which made the
+    # original raise) is ignored.
+    dollars = parts[0].replace(",", "").lstrip("0")
+    cents = parts[1].replace(",", "").lstrip("0") if len(parts) > 1 else ""
+    d_unit = "dollar" if dollars == "1" else "dollars"
+    c_unit = "cent" if cents == "1" else "cents"
     if dollars and cents:
         return f"{dollars} {d_unit}, {cents} {c_unit}"
     if dollars:
@@ -53,26 +77,38 @@ def _dollars(m: re.Match) -> str:
     return "zero dollars"
 
 
+def _ordinal(m: re.Match) -> str:
+    spoken = _words(m.group(0))
+    if spoken is None:  # beyond inflect: the digits, the last one as an ordinal ("... one two third")
+        digits = m.group(0)[:-2]
+        return " ".join(filter(None, [_digit_by_digit(digits[:-1]), _ORDINAL_DIGITS[int(digits[-1])]]))
+    return spoken
+
+
 def _integer(m: re.Match) -> str:
-    n = int(m.group(0))
-    words = _inflect().number_to_words
+    try:
+        n = int(m.group(0))
+    except ValueError:  # more digits than Python converts to an int (sys.get_int_max_str_digits)
+        return _digit_by_digit(m.group(0))
     if 1000 < n < 3000:  # read like a year
         if n == 2000:
             return "two thousand"
         if 2000 < n < 2010:
-            return "two thousand " + words(n % 100)
+            return "two thousand " + _words(n % 100)
         if n % 100 == 0:
-            return words(n // 100) + " hundred"
-        return words(n, andword="", zero="oh", group=2).replace(", ", " ")
-    return words(n, andword="")
+            return _words(n // 100) + " hundred"
+        return _words(n, andword="", zero="oh", group=2).replace(", ", " ")
+    spoken = _words(n, andword="")
+    return _digit_by_digit(m.group(0)) if spoken is None else spoken
 
 
 def expand_numbers(text: str) -> str:
+    """The original's number reading; numbers it could not read (it raised) are read digit by digit."""
     text = _COMMA_NUMBER.sub(lambda m: m.group(1).replace(",", ""), text)
     text = _POUNDS.sub(r"\1 pounds", text)
     text = _DOLLARS.sub(_dollars, text)
     text = _DECIMAL.sub(lambda m: m.group(1).replace(".", " point "), text)
-    text = _ORDINAL.sub(lambda m: _inflect().number_to_words(m.group(0)), text)
+    text = _ORDINAL.sub(_ordinal, text)
     return _NUMBER.sub(_integer, text)
 
 
@@ -102,7 +138,9 @@ def english_cleaners(text: str) -> str:
 
     text = unidecode(text).lower()
     text = expand_abbreviations(expand_numbers(text))
-    return _WHITESPACE.sub(" ", text).replace('"', "")
+    # The original collapsed whitespace before deleting double quotes, so a lone quote (or a character transliterated
+    # to one, such as "¨") between spaces left two spaces; here the quotes go first.
+    return _WHITESPACE.sub(" ", text.replace('"', ""))
 
 
 def basic_cleaners(text: str) -> str:
@@ -203,17 +241,35 @@ def _split_long(sentence: str, desired: int, maximum: int) -> list[str]:
     return pieces
 
 
-def split_text(text: str, *, desired_length: int = 200, max_length: int = 300) -> list[str]:
+SPLITTERS = ("ours", "original")  # split_text(splitter=...), the CLI's --splitter
+
+
+def split_text(text: str, *, desired_length: int = 200, max_length: int = 300, splitter: str = "ours") -> list[str]:
     """Split long text into segments of about ``desired_length`` characters, at most ``max_length``.
 
-    Sentences are combined until a segment reaches ``desired_length``; a sentence never straddles two segments
-    unless it alone is longer than ``max_length``, in which case it is cut at a clause boundary or a space (never
-    inside a word). Single line breaks are spaces (hard-wrapped prose); a blank line ends a sentence; a ``|`` forces
-    a split. Text inside ``[...]`` (redaction) is never split. Segments holding
-    only whitespace or punctuation are dropped.
+    ``splitter="ours"`` (the default): sentences are combined until a segment reaches ``desired_length``; a sentence
+    never straddles two segments unless it alone is longer than ``max_length``, in which case it is cut at a clause
+    boundary or a space (never inside a word). Single line breaks are spaces (hard-wrapped prose); a blank line ends
+    a sentence; a ``|`` forces a split. Text inside ``[...]`` (redaction) is never split. Sentence ends inside
+    quotes count like any other.
+
+    ``splitter="original"``: the original's rules (``split_and_recombine_text`` in the original's
+    ``tortoise/utils/text.py``, and its scripts' ``|`` handling); see :func:`_split_like_original`.
+
+    Either way, segments holding only whitespace or punctuation are dropped.
     """
     if not 0 < desired_length <= max_length:
         raise InvalidInputError(f"need 0 < desired_length ({desired_length}) <= max_length ({max_length})")
+    if splitter not in SPLITTERS:
+        raise InvalidInputError(f"unknown splitter {splitter!r}; choose one of {', '.join(SPLITTERS)}")
+    if splitter == "original":
+        segments = _split_like_original(text, desired_length, max_length)
+    else:
+        segments = _split_ours(text, desired_length, max_length)
+    return [s for s in segments if not _ONLY_PUNCTUATION.match(s)]
+
+
+def _split_ours(text: str, desired_length: int, max_length: int) -> list[str]:
     text = re.sub(r"[“”]", '"', text).replace("\r", "")
     segments: list[str] = []
     for part in text.split("|"):
@@ -231,4 +287,64 @@ def split_text(text: str, *, desired_length: int = 200, max_length: int = 300) -
                 current = ""
         if current:
             segments.append(current)
-    return [s for s in segments if not _ONLY_PUNCTUATION.match(s)]
+    return segments
+
+
+def _split_like_original(text: str, desired: int, maximum: int) -> list[str]:
+    """The original's splitting, rule for rule: the same segments for any text.
+
+    The original is ``split_and_recombine_text`` (``tortoise/utils/text.py``, release 3.0.0) and its scripts' ``|``
+    handling (``read.py``, ``tortoise_tts.py``):
+
+    * Text with a ``|`` is split at every ``|`` and nowhere else; empty pieces are dropped.
+    * Otherwise whitespace becomes single spaces and curly double quotes straight ones, and the text is read left to
+      right; each ``"`` opens or closes a quote. Outside quotes a sentence ends at ``!`` or ``?`` or at ``.`` before a
+      space, together with the ``!?.`` that follow it; a segment ends at the first sentence end where it has at least
+      ``desired`` characters. Inside a quote, a ``"`` followed by a space is a place to cut, but ends no segment.
+    * At ``maximum`` characters the segment is cut back to its last place to cut if it has one and is over
+      ``desired / 2`` characters; else back to its last space or ``.!?``, but not to ``desired`` characters or fewer
+      (a long word is cut there). Reading resumes after the cut.
+    * Quirks kept for identical segments: the look-ahead never sees the text's last character (it reads as nothing,
+      which passes for a space or a ``.``), and stepping back toggles the quote state on the characters stepped onto
+      rather than on those un-read.
+    * Segments of only whitespace and ``.,;:!?`` are dropped.
+    """
+    if "|" in text:
+        return [piece.strip() for piece in text.split("|") if piece.strip()]
+    text = re.sub(r"[“”]", '"', _WHITESPACE.sub(" ", text))
+    last = len(text) - 1
+    segments: list[str] = []
+    start, pos, quoted, cuts = 0, -1, False, []  # the segment is text[start : pos + 1]; cuts: places to cut it
+
+    def ahead(k: int) -> str:
+        return text[pos + k] if pos + k < last else ""
+
+    def step(k: int) -> None:
+        nonlocal pos, quoted
+        for _ in range(abs(k)):
+            pos += 1 if k > 0 else -1
+            quoted ^= text[pos] == '"'
+
+    while pos < last:
+        step(1)
+        c = text[pos]
+        if pos + 1 - start >= maximum:
+            if cuts and pos + 1 - start > desired / 2:
+                step(cuts[-1] - pos)
+            else:
+                while text[pos] not in "!?. " and pos > 0 and pos + 1 - start > desired:
+                    step(-1)
+            segments.append(text[start : pos + 1])
+            start, cuts = pos + 1, []
+        elif not quoted and (c in "!?" or (c == "." and ahead(1) in ("", " "))):
+            while pos < last and pos + 1 - start < maximum and ahead(1) in ("", "!", "?", "."):
+                step(1)
+            cuts.append(pos)
+            if pos + 1 - start >= desired:
+                segments.append(text[start : pos + 1])
+                start, cuts = pos + 1, []
+        elif quoted and ahead(1) == '"' and ahead(2) in ("", " "):
+            step(2)
+            cuts.append(pos)
+    segments.append(text[start:])
+    return [s.strip() for s in segments if not re.match(r"^[\s.,;:!?]*$", s)]

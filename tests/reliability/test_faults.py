@@ -125,7 +125,8 @@ def test_cli_reports_a_refused_segment_in_one_line_and_exit_1(cli, tmp_path):
     digits = " ".join(["1234567"] * 30)
     (tmp_path / "t.txt").write_text(f"A fine start. | {digits}")
     code, out, err = cli("--textfile", "t.txt", "-O", "out", *QUICK_CLI)
-    assert code == 1 and one_line(err) and "segment 2 failed" in err and "incomplete" in out
+    assert code == 1 and one_line(err) and "segment 2 of 2" in err and "at most" in err
+    assert "incomplete" not in out and not (tmp_path / "out").exists()  # every segment is checked before any work
 
 
 # --- atomic writes ---------------------------------------------------------------------------------------------

@@ -6,16 +6,19 @@ CLI that is exit code 1 and one line on stderr.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.helpers import QUICK_CLI, one_line, quick
+from tests.reliability.helpers import QUICK_CLI, REPO, one_line, quick
 from tortoise.errors import InvalidInputError
 from tortoise.redaction import split_redacted
-from tortoise.text import MAX_TEXT_TOKENS, STOP_TOKEN, TextTokenizer, split_text
+from tortoise.text import MAX_TEXT_TOKENS, STOP_TOKEN, TextTokenizer, english_cleaners, split_text
 
 NOTHING_TO_SAY = ["", " ", "   \n\t  ", "[]", "[ ]", "...!?", "😀😀🎉", "\x00\x01\x07\x1b", "\u200b\u200b", "“”"]
 
@@ -104,9 +107,42 @@ def test_one_enormous_word_is_cut_not_lost():
         ("[all of it]", "inside [brackets]"),
     ],
 )
-def test_cli_bad_text_is_one_line_and_exit_1(cli, text, message):
-    code, _, err = cli(text, "-o", "out.wav", *QUICK_CLI)
+def test_cli_bad_text_is_one_line_and_exit_1(cli, text, message, no_work):
+    code, out, err = cli(text, "-o", "out.wav", *QUICK_CLI)
     assert code == 1 and one_line(err) and message in err
+    assert "incomplete" not in out  # it used to make a temporary folder and call the run incomplete
+    no_work()
+
+
+@pytest.fixture
+def no_work(tmp_path, monkeypatch):
+    """Fail the test if a model loads; returns a check that no file or folder appeared (temporary ones included)."""
+    import tempfile
+
+    from tortoise.api import TextToSpeech
+
+    def load(self, name):
+        raise AssertionError(f"model {name} was loaded")
+
+    monkeypatch.setattr(TextToSpeech, "model", load)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    before = {p for p in tmp_path.rglob("*") if "cache" not in p.parts}
+
+    def check():
+        assert {p for p in tmp_path.rglob("*") if "cache" not in p.parts} == before
+
+    return check
+
+
+@pytest.mark.parametrize("splitter", ["ours", "original"])
+def test_cli_checks_every_segment_of_a_long_text_first(cli, no_work, splitter):
+    good = "This sentence is fine and long enough to fill a segment of its own, more or less. " * 3
+    text = f"{good}Then [an unclosed bracket here. {good}"
+    code, out, err = cli(text, "-O", "out", "--splitter", splitter, "--text-split", "100,200", *QUICK_CLI)
+    assert code == 1 and one_line(err) and "unclosed '['" in err and "incomplete" not in out
+    assert "segment " in err and " of " in err  # which segment, for a long text
+    no_work()
 
 
 def test_cli_empty_text_file_and_undecodable_text_file(cli, tmp_path):
@@ -140,6 +176,7 @@ def test_fuzz_encode_ids_are_in_vocabulary_and_round_trip(text):
 
 @settings(max_examples=150, deadline=None)
 @given(_ANY_TEXT)
+@example(" ¨ ")  # found by exploring: "¨" is transliterated to a double quote, which left two spaces
 def test_fuzz_cleaning_is_ascii_and_idempotent(text):
     cleaned = _TOKENIZER.clean(text)
     assert cleaned.isascii() and cleaned == cleaned.lower() and "  " not in cleaned
@@ -180,3 +217,95 @@ def test_fuzz_redaction_split_rebuilds_the_text_or_refuses(text):
         return
     rebuilt = "".join(f"[{piece}]" if cut else piece for piece, cut in pieces)
     assert rebuilt == text.replace("[]", "")
+
+
+def test_characters_transliterated_to_nothing_a_space_or_a_quote_leave_one_space():
+    """The whole class of ``' ¨ '``: every character whose transliteration is empty, spaces or double quotes.
+
+    Cleaning sees only the transliteration, so one character per distinct transliteration covers all of Unicode.
+    """
+    from unidecode import unidecode
+
+    kinds = {}
+    for cp in range(0x110000):
+        if not 0xD800 <= cp < 0xE000 and unidecode(chr(cp)).strip(' "') == "":
+            kinds.setdefault(unidecode(chr(cp)), chr(cp))
+    assert {"", " ", '"'} <= set(kinds)  # "" (emoji, controls), " " (spaces), '"' ("¨", "〃", ...)
+    for c in kinds.values():
+        for text, cleaned in [(f"a {c} b", "a b"), (f" {c} ", " "), (f"{c}{c} a", " a")]:
+            assert _TOKENIZER.clean(text) == cleaned, (hex(ord(c)), text)
+
+
+# --- numbers: any size and shape is spoken, never an error ----------------------------------------------------------
+
+_DIGIT_RUN = st.text("0123456789", min_size=1, max_size=60)
+_NUMBER_SHAPES = st.one_of(
+    _DIGIT_RUN,  # plain and long digit runs (inflect names at most 36 digits)
+    st.from_regex(r"\A-?[0-9]{1,40}(,[0-9]{3}){0,14}(\.[0-9]{1,40})?\Z"),  # grouped, decimals, negatives
+    st.from_regex(r"\A[0-9]{1,45}(st|nd|rd|th)\Z"),  # ordinals
+    st.from_regex(r"\A[$£€¥][0-9,.]{0,50}[0-9]\Z"),  # currency, stray separators included
+    st.from_regex(r"\A[0-9]{1,40}(\.[0-9]{1,5})?%\Z"),  # percentages
+    st.from_regex(r"\A(1[0-9]{3}|2[0-9]{3})s?\Z"),  # years
+    st.from_regex(r"\A\+?[0-9]{1,3}[ -]?\(?[0-9]{3}\)?[ -.]?[0-9]{3}[ -.][0-9]{4}\Z"),  # phone numbers
+    st.from_regex(r"\Av?[0-9]{1,5}(\.[0-9]{1,5}){1,4}(-rc[0-9])?\Z"),  # versions
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NUMBER_SHAPES, min_size=1, max_size=4), st.sampled_from([" ", ", ", " and ", "/", "-"]))
+@example(["9" * 37], " ")  # the original raised NumOutOfRangeError past 36 digits
+@example(["1" * 4301], " ")  # and ValueError past Python's 4300-digit int conversion
+@example(["$,5", "$5.,3"], " ")  # and ValueError on a comma inside a dollar amount
+@example(["1234567890123456789012345678901234567th"], " ")
+def test_fuzz_numbers_are_always_spoken(numbers, separator):
+    text = f"It is {separator.join(numbers)} now."
+    cleaned = english_cleaners(text)  # never raises
+    assert cleaned.isascii() and not any(c.isdigit() for c in cleaned), cleaned
+    assert english_cleaners(cleaned) == cleaned
+    assert len(TextTokenizer().encode(text)) > 0
+
+
+_ONES = " ".join(["one"] * 37)
+
+
+@pytest.mark.parametrize(
+    "text, spoken",
+    [
+        ("1" * 37, _ONES),  # past inflect's 36 digits: digit by digit
+        ("$" + "1" * 37, _ONES + " dollars"),
+        ("$" + "1" * 37 + ".01", _ONES + " dollars, one cent"),
+        ("1" * 37 + "2nd", _ONES + " second"),
+        ("$,5 and $5.,3", "five dollars and five dollars, three cents"),
+    ],
+)
+def test_numbers_the_original_could_not_read_are_read_digit_by_digit(text, spoken):
+    assert english_cleaners(text) == spoken
+
+
+def test_numbers_the_original_could_read_are_read_as_it_did():
+    import inflect
+
+    words = inflect.engine().number_to_words
+    assert english_cleaners("1" * 36) == words(int("1" * 36), andword="")  # decillions, as the original
+    assert english_cleaners("1" * 36 + "th") == words("1" * 36 + "th")
+    assert english_cleaners("0" * 50 + "7") == "seven"  # leading zeros, as the original
+    assert english_cleaners("$0" + "0" * 40 + "1.5") == "one dollar, five cents"
+
+
+def test_100k_digits_are_cleaned_quickly():
+    start = time.perf_counter()
+    for text in ["1" * 100_000, "1" * 100_000 + "x.5", "1" * 100_000 + "th"]:
+        assert english_cleaners(text).startswith("one one one")
+    assert time.perf_counter() - start < 3.0  # the original's patterns took minutes (quadratic in the run's length)
+
+
+# --- the property-test profile ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ci, derandomized", [("true", True), ("false", False), ("", False)])
+def test_property_tests_are_derandomized_in_ci_only(ci, derandomized):
+    code = "import tests.conftest; from hypothesis import settings; d = settings.default; "
+    code += "print(d.derandomize, d.deadline, d.database is None)"
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {}) | {"HYPOTHESIS_PROFILE": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(derandomized), "None", str(derandomized)]
