@@ -71,7 +71,7 @@ def test_regenerate_without_seed_is_a_new_take_and_with_the_seed_the_same(tts, t
     result = generate_long(tts, TEXT, "train_grace", quick(), out, regenerate="2")
     assert result.generated == [1]
     new_seed = plan(out)["seeds"][1]
-    assert plan(out)["seeds"][::2] == [9, 11] and new_seed != 10
+    assert plan(out)["seeds"][::2] == [9, 11] and new_seed != 10 and plan(out)["seed"] == 9  # the take's seed
     assert read_metadata(segment_file(out, 1))["seed"] == new_seed
     assert not np.array_equal(audio(segment_file(out, 1)), two)
     assert [segment_file(out, i).stat().st_mtime_ns for i in (0, 2)] == stamps  # the others are kept
@@ -110,7 +110,7 @@ def test_segment_numbers_agree_in_files_metadata_regenerate_and_messages(tts, tm
     for i, f in enumerate(result.files):
         meta = read_metadata(f)
         assert f.name == f"{meta['segment']:02d}.wav" == f"{i + 1:02d}.wav" and meta["candidate"] == 1
-        assert meta["text"] == plan(out)["segments"][i]
+        assert meta["text"] == plan(out)["segments"][i] and plan(out)["files"][i] == f.name
     assert read_metadata(out / "02_c2.wav")["candidate"] == 2
     assert parse_regenerate("1,3", 3) == {0, 2}  # the numbers of the files, as code indices
     stamp = (out / "02.wav").stat().st_mtime_ns

@@ -1,15 +1,15 @@
 """Long text: split into segments, generate each into its own file, combine; resume and regenerate chosen segments.
 
-An output folder holds ``segments.json`` (the plan: texts, voice, each segment's seed), one file per segment and
+An output folder holds ``segments.json`` (the plan: voice, each segment's text, seed and file), one file per segment and
 candidate (``01.wav``, ``01_c2.wav`` ...: segments and candidates are numbered from 1, as in ``--regenerate``, the
 messages and the app), and ``combined.wav`` (each segment's best candidate, in order). Every file is written
 atomically as soon as it is done, so a failure or a cancel keeps every finished segment; running again with
 ``skip_existing`` resumes where it stopped, and ``regenerate`` redoes only the segments named.
 
-Seeds: an explicit seed always wins (segment i uses seed + i - 1). Without one, every run draws a new seed, and so
-does every regenerated segment: a rerun is a new take. The stored plan's seeds are used only for segments that a
-resume (``skip_existing``, or the segments not named by ``regenerate``) still has to make, so a resumed job gives
-the audio the uninterrupted one would have.
+Seeds: an explicit seed always wins (segment n, from 1, uses seed + n - 1). Without one, every run draws a new
+seed, and so does every regenerated segment: a rerun is a new take. The stored plan's seeds are used only for
+segments that a resume (``skip_existing``, or the segments not named by ``regenerate``) still has to make, so a
+resumed job gives the audio the uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -76,16 +76,17 @@ def _read_plan(folder: Path) -> dict | None:
     return plan if isinstance(plan, dict) else None
 
 
-def _stored_seeds(plan: dict | None, segments: list[str], voice: str) -> list[int] | None:
-    """The seeds of a stored plan for these same segments and voice (older plans kept one seed: segment i used
-    seed + i), or None."""
+def _stored_seeds(plan: dict | None, segments: list[str], voice: str) -> tuple[int, list[int]] | None:
+    """(take seed, each segment's seed) of a stored plan for these same segments and voice, or None. Older plans kept
+    one seed: segment i used seed + i."""
     if plan is None or plan.get("segments") != segments or plan.get("voice") != voice:
         return None
-    seeds = plan.get("seeds")
-    if isinstance(seeds, list) and len(seeds) == len(segments) and all(isinstance(x, int) for x in seeds):
-        return seeds
-    seed = plan.get("seed")
-    return [seed + i for i in range(len(segments))] if isinstance(seed, int) else None
+    seed, seeds = plan.get("seed"), plan.get("seeds")
+    if not (isinstance(seeds, list) and len(seeds) == len(segments) and all(isinstance(x, int) for x in seeds)):
+        seeds = [seed + i for i in range(len(segments))] if isinstance(seed, int) else None
+    if seeds is None:
+        return None
+    return (seed if isinstance(seed, int) else seeds[0]), seeds
 
 
 def _write_plan(folder: Path, plan: dict) -> None:
@@ -97,14 +98,15 @@ def _new_seed() -> int:
 
 
 def _plan_seeds(
-    stored: list[int] | None, n: int, seed: int | None, redo: set[int], resuming: bool
+    stored: tuple[int, list[int]] | None, n: int, seed: int | None, redo: set[int], resuming: bool
 ) -> tuple[int, list[int]]:
     """(the take's seed, each segment's seed): explicit ``seed`` -> seed + i; resuming a stored plan -> its seeds,
     with a new seed for each segment in ``redo``; otherwise a new seed for the whole take."""
     if seed is not None:
         return seed, [seed + i for i in range(n)]
     if resuming and stored is not None:
-        return stored[0], [_new_seed() if i in redo else s for i, s in enumerate(stored)]
+        take_seed, seeds = stored
+        return take_seed, [_new_seed() if i in redo else s for i, s in enumerate(seeds)]
     base = _new_seed()
     return base, [base + i for i in range(n)]
 
@@ -149,7 +151,8 @@ def generate_long(
         seeds[i] = meta["seed"] if isinstance(meta.get("seed"), int) else seeds[i]
     engine = describe(tts, voice, options)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_plan(folder, {"voice": voice, "seed": take_seed, "segments": segments, "seeds": seeds})
+    files = [segment_file(folder, i).name for i in range(n)]  # the i-th text, seed and file: segment i + 1
+    _write_plan(folder, {"voice": voice, "seed": take_seed, "segments": segments, "seeds": seeds, "files": files})
     result = LongResult(folder, segments, [segment_file(folder, i) for i in range(n)], None)
     for i, segment in enumerate(segments):
         if i in kept:
