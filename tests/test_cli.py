@@ -55,20 +55,20 @@ def test_long_text_segments_resume_and_regenerate(run, tmp_path):
     plan = json.loads((folder / "segments.json").read_text())
     n = len(plan["segments"])
     assert code == 0 and n >= 2 and plan["seed"] == 9
-    assert all((folder / f"{i:02d}.wav").is_file() for i in range(n))
-    total = sum(sf.info(str(folder / f"{i:02d}.wav")).frames for i in range(n))
+    assert all((folder / f"{i + 1:02d}.wav").is_file() for i in range(n))
+    total = sum(sf.info(str(folder / f"{i + 1:02d}.wav")).frames for i in range(n))
     assert sf.info(str(folder / "combined.wav")).frames == total
     meta = read_metadata(folder / "combined.wav")
     assert meta["text"] == LONG_TEXT and meta["seed"] == 9 and meta["options"]["diffusion_steps"] == 3
-    before = {i: (folder / f"{i:02d}.wav").stat().st_mtime_ns for i in range(n)}
-    (folder / "01.wav").unlink()
+    before = {i: (folder / f"{i + 1:02d}.wav").stat().st_mtime_ns for i in range(n)}
+    (folder / "02.wav").unlink()
     code, _, _ = run(LONG_TEXT, "-v", "train_dotrice", "-O", "out", "--skip-existing", *FAST)
-    assert code == 0 and (folder / "01.wav").is_file()
-    assert (folder / "00.wav").stat().st_mtime_ns == before[0]  # kept, not regenerated
+    assert code == 0 and (folder / "02.wav").is_file()
+    assert (folder / "01.wav").stat().st_mtime_ns == before[0]  # kept, not regenerated
     code, _, _ = run(LONG_TEXT, "-v", "train_dotrice", "-O", "out", "--regenerate", "1", *FAST)
     assert code == 0
-    assert (folder / "00.wav").stat().st_mtime_ns != before[0]
-    assert (folder / f"{n - 1:02d}.wav").stat().st_mtime_ns == before[n - 1]
+    assert (folder / "01.wav").stat().st_mtime_ns != before[0]
+    assert (folder / f"{n:02d}.wav").stat().st_mtime_ns == before[n - 1]
 
 
 def test_text_from_stdin_and_textfile(run, tmp_path, monkeypatch):

@@ -252,3 +252,61 @@ def test_candidate_estimate_covers_the_cache_a_generation_allocates_and_follows_
     assert candidate_bytes(TINY, 20, torch.float32, text.shape[1]) >= per_row
     assert candidate_bytes(TINY, 20, torch.float32) > candidate_bytes(TINY, 20, torch.float32, text.shape[1])
     assert candidate_bytes(TINY, 20, torch.bfloat16, 5) * 2 == candidate_bytes(TINY, 20, torch.float32, 5)
+
+
+# ---- reproducibility: the same seed gives the same audio whatever the batch size or an earlier precision ----------
+def _codes_and_audio(tts, text: str, options) -> tuple[torch.Tensor, torch.Tensor]:
+    """The AR codes of every candidate and the returned audio of one ``tts`` call."""
+    seen = []
+    real = tts._sample_codes
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    tts._sample_codes = spy
+    audio = tts.tts(text, "train_grace", options).audio[0]
+    return seen[0], audio
+
+
+def test_same_seed_same_codes_and_audio_at_any_batch_size(tts_factory):
+    text, options = "Batches must not matter.", quick(seed=21)
+    codes, audio = _codes_and_audio(tts_factory(batch_size=4), text, options)
+    assert len({tuple(row.tolist()) for row in codes}) == 4
+    for batch in (1, 2, 3):
+        other_codes, other_audio = _codes_and_audio(tts_factory(batch_size=batch), text, options)
+        assert torch.equal(other_codes, codes), batch
+        assert torch.equal(other_audio, audio), batch
+
+
+def test_batch_draws_mode_gives_the_originals_codes(tts_factory):
+    from tortoise import devices, sampling
+
+    text, options = "Batches must not matter.", quick(seed=21)
+    tts = tts_factory(batch_size=4)
+    tts.draws = "batch"
+    codes, _ = _codes_and_audio(tts, text, options)
+    ar = tts.model("autoregressive")
+    devices.seed_all(21)  # the original seeds once, then its batch draws from the global generator
+    cond = tts.voice_latents("train_grace").ar
+    ids = torch.tensor([tts.tokenizer.encode_for_model(text)])
+    o = options
+    with torch.inference_mode():
+        expected = sampling.generate(ar, cond, ids, num_samples=4, max_tokens=o.max_mel_tokens,
+                                     temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
+                                     repetition_penalty=o.repetition_penalty)  # fmt: skip
+    assert torch.equal(codes, expected)
+    tts.draws = "sometimes"
+    with pytest.raises(InvalidInputError, match="draws"):
+        tts.tts(text, "train_grace", options)
+
+
+def test_latents_of_another_precision_are_not_reused(tts_factory, tmp_path):
+    from tortoise.conditioning import LatentCache
+
+    text, options = "Precision changes latents.", quick(seed=4)
+    tts_factory(precision="bf16").tts(text, "train_grace", options)  # fills the shared latent cache in bf16
+    after_bf16 = tts_factory(precision="fp32").tts(text, "train_grace", options).audio[0]
+    fresh = tts_factory(precision="fp32", latent_cache=LatentCache(tmp_path / "fresh-cache"))
+    assert torch.equal(after_bf16, fresh.tts(text, "train_grace", options).audio[0])
+    assert len(list((tmp_path / "latent-cache").glob("train_grace-*.pth"))) == 2  # one per precision

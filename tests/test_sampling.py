@@ -14,8 +14,12 @@ from tortoise.sampling import (
     apply_temperature,
     apply_top_k,
     apply_top_p,
+    candidate_keys,
     generate,
+    generate_chunks,
+    keyed_exponential,
     logits_to_probs,
+    multinomial_sample_keyed,
     multinomial_sample_one,
     process_logits,
 )
@@ -213,3 +217,121 @@ def test_invalid_settings_are_rejected(kwargs, match):
     args = {"num_samples": 1, "max_tokens": 4, **kwargs}
     with pytest.raises(InvalidInputError, match=match):
         generate(ScriptedModel([1]), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), **args)
+
+
+# ---- per-candidate streams ------------------------------------------------------------------------------------------
+def test_keyed_draws_follow_the_distribution_across_candidates_and_along_one_stream():
+    p = torch.tensor([0.5, 0.25, 0.125, 0.125, 0.0])
+    n = 40_000
+    tol = 5 * (p.double() * (1 - p.double()) / n).sqrt()  # 5 standard errors of a binomial proportion
+    across = multinomial_sample_keyed(p.expand(n, -1), candidate_keys(3, range(n)), torch.tensor([7]))
+    one_key = candidate_keys(3, [0]).expand(n)
+    along = multinomial_sample_keyed(p.expand(n, -1), one_key, torch.arange(n))  # candidate 0 at n positions
+    for ids in (across, along):
+        freq = torch.bincount(ids, minlength=5).double() / n
+        assert freq[4] == 0
+        assert ((freq - p.double()).abs() <= tol + 1e-12).all(), freq
+
+
+def test_keyed_noise_is_exponential_and_uncorrelated_between_codes_steps_and_candidates():
+    keys = candidate_keys(11, range(64))
+    a = keyed_exponential(keys, torch.tensor([5]), 2000)  # (64, 2000)
+    b = keyed_exponential(keys, torch.tensor([6]), 2000)
+    assert a.shape == (64, 2000) and a.dtype == torch.float32 and bool((a > 0).all()) and bool(torch.isfinite(a).all())
+    assert abs(a.mean().item() - 1) < 0.02 and abs(a.var().item() - 1) < 0.05  # Exp(1): mean 1, variance 1
+    for x, y in ((a, b), (a[:-1], a[1:]), (a[:, :-1], a[:, 1:])):  # next step, next candidate, next code
+        r = torch.corrcoef(torch.stack([x.reshape(-1), y.reshape(-1)]))[0, 1].item()
+        assert abs(r) < 0.01, r
+
+
+def test_keyed_noise_is_a_pure_function_of_seed_candidate_position_and_code():
+    state = torch.get_rng_state()
+    pos = torch.tensor([9])
+    whole = keyed_exponential(candidate_keys(5, range(4)), pos, 300)
+    parts = torch.cat([keyed_exponential(candidate_keys(5, r), pos, 300) for r in (range(0, 1), range(1, 4))])
+    assert torch.equal(whole, parts)  # the same candidate gets the same noise in any split
+    assert torch.equal(whole[:, :100], keyed_exponential(candidate_keys(5, range(4)), pos, 100))
+    assert not torch.equal(whole, keyed_exponential(candidate_keys(6, range(4)), pos, 300))  # another seed
+    assert torch.equal(torch.get_rng_state(), state)  # no generator is used or advanced
+    big = candidate_keys(2**64 - 1, range(2))
+    assert big.dtype == torch.int64 and bool((big >= 0).all())
+    with pytest.raises(InvalidInputError, match="seed"):
+        candidate_keys(-1, range(2))
+
+
+class TableModel:
+    """Stand-in AR model with a real distribution: the next logits are a fixed random row per (last code, position).
+
+    Rows never interact, so any difference between batch splits can only come from the draws.
+    """
+
+    E = 3
+
+    def __init__(self, V: int = 24, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.cfg = SimpleNamespace(start_mel_token=V - 2, stop_mel_token=V - 1, number_mel_codes=V, max_mel_tokens=64)
+        self.table = torch.randn(V, V, generator=g) * 1.5
+        self.table[:, V - 1] -= 2.5  # the stop code is rare: sequences run a while, and stop at different times
+        self.shift = torch.randn(128, V, generator=g) * 0.5
+
+    def prefix(self, cond_latent, text_tokens):
+        return torch.zeros(1, self.E, 1)
+
+    def embed_mel(self, codes, positions):
+        return codes[..., None].float()
+
+    def setup_caches(self, max_batch, max_seq):
+        pass
+
+    def next_logits(self, x, input_pos, kv_len=None):
+        return self.table[x[:, -1, 0].long()] + self.shift[input_pos[-1]]
+
+
+def _table_codes(split: list[int], seed: int = 42, **kw) -> torch.Tensor:
+    out, start = [], 0
+    for n in split:
+        keys = candidate_keys(seed, range(start, start + n))
+        out.append(generate(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=n,
+                            max_tokens=40, top_k=0, top_p=1.0, streams=keys, stop_check_every=5, **kw))  # fmt: skip
+        start += n
+    return torch.cat(out)
+
+
+def test_keyed_codes_do_not_depend_on_the_batch_split():
+    codes = _table_codes([4])
+    assert len({tuple(row.tolist()) for row in codes}) == 4  # four different samples
+    assert ((codes == 23).any(dim=1)).any()  # some rows stop early, so the batches run for different lengths
+    for split in ([1, 1, 1, 1], [2, 2], [1, 3], [3, 1]):
+        assert torch.equal(_table_codes(split), codes), split
+    assert not torch.equal(_table_codes([4], seed=43), codes)
+
+
+def test_generator_draws_depend_on_the_batch_split():
+    """The original's mode, kept for parity: one draw per step for the whole batch (why streams exist)."""
+
+    def sample(n: int) -> torch.Tensor:
+        return generate(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=n,
+                        max_tokens=40, top_k=0, top_p=1.0, generator=torch.Generator().manual_seed(42))  # fmt: skip
+
+    assert not torch.equal(torch.cat([sample(2), sample(2)]), sample(4))
+
+
+def test_streamed_chunks_have_the_keyed_codes():
+    keys = candidate_keys(42, range(4))
+    chunks = generate_chunks(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=4,
+                             max_tokens=40, top_k=0, top_p=1.0, streams=keys, stop_check_every=5)  # fmt: skip
+    streamed = torch.cat(list(chunks), dim=1)
+    assert torch.equal(streamed, _table_codes([4])[:, : streamed.shape[1]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"streams": candidate_keys(1, range(3))}, r"\(2,\) keys"),
+        ({"streams": candidate_keys(1, range(2)), "generator": torch.Generator()}, "generator"),
+    ],
+)
+def test_bad_streams_are_rejected(kwargs, match):
+    with pytest.raises(InvalidInputError, match=match):
+        generate(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=2, max_tokens=4,
+                 **kwargs)  # fmt: skip

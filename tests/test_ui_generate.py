@@ -56,9 +56,9 @@ def test_text_to_audio_with_history_and_metadata(engine):
     assert sr == 24000 and data.size > 0 and abs(data).max() > 0
     labels = [label for label, path in out["players"] if path]
     assert labels == ["Candidate 1", "Candidate 2"]
-    assert {Path(p).name for p in out["files"]} >= {"00.wav", "00_c2.wav", "combined.wav", "segments.json"}
+    assert {Path(p).name for p in out["files"]} >= {"01.wav", "01_c2.wav", "combined.wav", "segments.json"}
     assert "real-time factor" in out["timings"] and "Autoregressive" in out["timings"]
-    meta = read_metadata(combined.parent / "00.wav")
+    meta = read_metadata(combined.parent / "01.wav")
     assert meta["text"] == "Hello there. This is a test." and meta["voice"] == "train_grace"
     assert meta["options"]["num_autoregressive_samples"] == 2 and meta["options"]["diffusion_steps"] == 3
     (entry,) = engine.history().entries()
@@ -81,13 +81,13 @@ def test_long_text_segments_then_regenerate_one(engine):
     folder = Path(out["last"]["folder"])
     assert [label for label, p in out["players"] if p] == ["Segment 1", "Segment 2"]
     assert (folder / "combined.wav").is_file() and out["last"]["voice"] == "train_grace&train_daws"
-    first = (folder / "00.wav").stat().st_mtime_ns
-    second = sf.read(folder / "01.wav")[0]
+    first = (folder / "01.wav").stat().st_mtime_ns
+    second = sf.read(folder / "02.wav")[0]
     again = final(engine, quick(text=LONG, voices=["train_grace", "train_daws"], regenerate="2"), last=out["last"])
     assert Path(again["last"]["folder"]) == folder
-    assert (folder / "00.wav").stat().st_mtime_ns == first, "segment 1 was reused, not redone"
-    redone = sf.read(folder / "01.wav")[0]
-    assert redone.shape == second.shape and abs(redone - second).max() < 1e-3, "same plan seed: the same segment"
+    assert (folder / "01.wav").stat().st_mtime_ns == first, "segment 1 was reused, not redone"
+    redone = sf.read(folder / "02.wav")[0]
+    assert redone.shape == second.shape and abs(redone - second).max() < 1e-3, "the same seed: the same segment"
     assert len(engine.history().entries()) == 1, "regenerating updates its generation's entry"
 
 
@@ -115,7 +115,7 @@ def test_cancel_keeps_finished_segments(engine):
     out = generate.run(engine, req, job)
     assert out.status == CANCELLED and out.done == 1
     folder = Path(out.entry.folder)
-    assert (folder / "00.wav").is_file() and not (folder / "01.wav").exists() and not (folder / "combined.wav").exists()
+    assert (folder / "01.wav").is_file() and not (folder / "02.wav").exists() and not (folder / "combined.wav").exists()
     (entry,) = engine.history().entries()
     assert entry.status == CANCELLED and len(entry.files) == 1
 
@@ -209,7 +209,7 @@ def test_history_rebuilds_from_folders_and_reuses_file_settings(engine):
     from ui.history import details_markdown, reuse_from_file
 
     assert "Hello there" in details_markdown(entry)
-    values = reuse_from_file(str(Path(out["last"]["folder"]) / "00.wav"))
+    values = reuse_from_file(str(Path(out["last"]["folder"]) / "01.wav"))
     assert values["voice"] == "train_grace" and values["options"]["diffusion_steps"] == 3
     combined = reuse_from_file(out["combined"])  # the whole job's settings, with its seed (segment i used seed + i)
     assert combined["text"] == "Hello there. This is a test." and combined["options"]["diffusion_steps"] == 3

@@ -113,6 +113,12 @@ class TextToSpeech:
         device has them, else ``torch.compile`` (falls back to eager with a warning).
     """
 
+    # How the autoregressive candidates draw their random numbers. "per_candidate": each from its own stream derived
+    # from (seed, candidate index), so the codes do not depend on the batch size. "batch": the original's one draw
+    # per step for the whole batch from the seeded global generator (its codes at the same batch size; other batch
+    # sizes give other codes).
+    draws: str = "per_candidate"
+
     def __init__(
         self,
         *,
@@ -239,8 +245,9 @@ class TextToSpeech:
 
     # ---- voices ---------------------------------------------------------------------------------------------------
     def model_identity(self) -> str:
-        """What cached conditioning latents are keyed on: the AR and diffusion files and configurations."""
-        parts = []
+        """What cached conditioning latents are keyed on: the AR and diffusion files and configurations, and the
+        precision and device kind they run in (a bf16 latent is not the fp32 one, a CPU latent not the GPU one)."""
+        parts = [f"{self.dtype}:{self.device.type}"]
         for name in ("autoregressive", "diffusion_decoder"):
             path = self.checkpoints.get(name) or model_zoo.expected_path(name, self.models_dir)
             stat = path.stat() if path.is_file() else None
@@ -338,7 +345,7 @@ class TextToSpeech:
             latents = self.voice_latents(voice, diffusion=not fast).to(self.device)
         text_tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N + 1)
         with timer("autoregressive"), self.using("autoregressive") as (ar,):
-            codes = self._sample_codes(ar, latents.ar, text_tokens, options, timer)
+            codes = self._sample_codes(ar, latents.ar, text_tokens, options, timer, seed)
         fixed = candidates.fix_autoregressive_output(codes)
         with timer("clvp"):
             scores = self._rank(text_tokens, fixed, latents, options)
@@ -418,8 +425,10 @@ class TextToSpeech:
             self._aligner = Wav2VecAligner(device=self.device)
         return self._aligner
 
-    def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer) -> Tensor:
+    def _sample_codes(self, ar, cond: Tensor, text: Tensor, o: GenerationOptions, timer: _Timer, seed: int) -> Tensor:
         """All candidates, in batches; on out-of-memory the batch is halved (and stays smaller) with a warning."""
+        if self.draws not in ("per_candidate", "batch"):
+            raise InvalidInputError(f"draws={self.draws!r} is unknown; use 'per_candidate' or 'batch'")
         total, start, out = o.num_autoregressive_samples, 0, []
         batch = min(self.batch_size(ar, o.max_mel_tokens, text.shape[-1]), total)
         kwargs = dict(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
@@ -429,10 +438,13 @@ class TextToSpeech:
             def report(done: int, of: int, start: int = start, n: int = n) -> None:
                 timer.report("autoregressive", (start + n * done / of) / total)
 
+            keys = None
+            if self.draws == "per_candidate":  # candidate i draws from stream (seed, i), whatever batch it is in
+                keys = sampling.candidate_keys(seed, range(start, start + n), self.device)
             try:
                 codes = sampling.generate(
                     ar, cond.to(next(ar.parameters()).dtype), text, num_samples=n, max_tokens=o.max_mel_tokens,
-                    progress=report, **kwargs,
+                    streams=keys, progress=report, **kwargs,
                 )  # fmt: skip
             except Exception as e:
                 if n == 1 or not devices.is_out_of_memory(e):

@@ -1,21 +1,27 @@
 """Long text: split into segments, generate each into its own file, combine; resume and regenerate chosen segments.
 
-An output folder holds ``segments.json`` (the plan: texts, voice, seeds), one file per segment and candidate
-(``NN.wav``, ``NN_c2.wav`` ...), and ``combined.wav`` (each segment's best candidate, in order). Every file is written
+An output folder holds ``segments.json`` (the plan: voice, each segment's text, seed and file), one file per segment and
+candidate (``01.wav``, ``01_c2.wav`` ...: segments and candidates are numbered from 1, as in ``--regenerate``, the
+messages and the app), and ``combined.wav`` (each segment's best candidate, in order). Every file is written
 atomically as soon as it is done, so a failure or a cancel keeps every finished segment; running again with
 ``skip_existing`` resumes where it stopped, and ``regenerate`` redoes only the segments named.
+
+Seeds: an explicit seed always wins (segment n, from 1, uses seed + n - 1). Without one, every run draws a new
+seed, and so does every regenerated segment: a rerun is a new take. The stored plan's seeds are used only for
+segments that a resume (``skip_existing``, or the segments not named by ``regenerate``) still has to make, so a
+resumed job gives the audio the uninterrupted one would have.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .audio_io import atomic_write, read_audio, read_metadata, save_audio
 from .errors import InvalidInputError, TortoiseError
@@ -24,6 +30,7 @@ from .text import split_text
 
 PLAN = "segments.json"
 COMBINED = "combined.wav"
+MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -38,7 +45,9 @@ class LongResult:
 
 
 def segment_file(folder: Path, index: int, candidate: int = 0) -> Path:
-    return folder / (f"{index:02d}.wav" if candidate == 0 else f"{index:02d}_c{candidate + 1}.wav")
+    """The file of segment ``index`` and candidate ``candidate`` (both 0-based here): ``01.wav``, ``01_c2.wav`` ..."""
+    n = index + 1
+    return folder / (f"{n:02d}.wav" if candidate == 0 else f"{n:02d}_c{candidate + 1}.wav")
 
 
 def parse_regenerate(spec: str | None, count: int) -> set[int]:
@@ -59,15 +68,47 @@ def parse_regenerate(spec: str | None, count: int) -> set[int]:
     return out
 
 
-def _plan(folder: Path, segments: list[str], voice: str, seed: int) -> dict:
-    path = folder / PLAN
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old.get("segments") == segments and old.get("voice") == voice:
-            return old  # same job: keep its seed so regenerating a segment stays reproducible
-    plan = {"voice": voice, "seed": seed, "segments": segments}
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
-    return plan
+def _read_plan(folder: Path) -> dict | None:
+    try:
+        plan = json.loads((folder / PLAN).read_text())
+    except (OSError, ValueError):  # none yet, or unreadable: start a new plan
+        return None
+    return plan if isinstance(plan, dict) else None
+
+
+def _stored_seeds(plan: dict | None, segments: list[str], voice: str) -> tuple[int, list[int]] | None:
+    """(take seed, each segment's seed) of a stored plan for these same segments and voice, or None. Older plans kept
+    one seed: segment i used seed + i."""
+    if plan is None or plan.get("segments") != segments or plan.get("voice") != voice:
+        return None
+    seed, seeds = plan.get("seed"), plan.get("seeds")
+    if not (isinstance(seeds, list) and len(seeds) == len(segments) and all(isinstance(x, int) for x in seeds)):
+        seeds = [seed + i for i in range(len(segments))] if isinstance(seed, int) else None
+    if seeds is None:
+        return None
+    return (seed if isinstance(seed, int) else seeds[0]), seeds
+
+
+def _write_plan(folder: Path, plan: dict) -> None:
+    atomic_write(folder / PLAN, lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
+
+
+def _new_seed() -> int:
+    return secrets.randbelow(2**32)  # not torch's generator: its state is the same in every fresh process
+
+
+def _plan_seeds(
+    stored: tuple[int, list[int]] | None, n: int, seed: int | None, redo: set[int], resuming: bool
+) -> tuple[int, list[int]]:
+    """(the take's seed, each segment's seed): explicit ``seed`` -> seed + i; resuming a stored plan -> its seeds,
+    with a new seed for each segment in ``redo``; otherwise a new seed for the whole take."""
+    if seed is not None:
+        return seed, [seed + i for i in range(n)]
+    if resuming and stored is not None:
+        take_seed, seeds = stored
+        return take_seed, [_new_seed() if i in redo else s for i, s in enumerate(seeds)]
+    base = _new_seed()
+    return base, [base + i for i in range(n)]
 
 
 def generate_long(
@@ -86,30 +127,40 @@ def generate_long(
     progress=None,
     stop_on_error: bool = False,
 ) -> LongResult:
-    """Generate ``text`` segment by segment into ``folder`` (see the module docstring).
+    """Generate ``text`` segment by segment into ``folder`` (see the module docstring for files and seeds).
 
-    Segment ``i`` uses seed ``plan_seed + i``: rerunning or regenerating it alone gives the same audio as in a full
-    run. ``on_segment(i, n, text)`` is called before each segment; ``progress`` is passed to ``tts.tts``. A segment
-    whose text is refused is recorded in ``failed`` and the next segment goes on (unless ``stop_on_error``); any
-    other error stops the run, keeping the finished files. The combined file is written only when every segment has
-    audio.
+    ``on_segment(i, n, text)`` is called before each segment (``i`` from 0); ``progress`` is passed to ``tts.tts``.
+    A segment whose text is refused is recorded in ``failed`` and the next segment goes on (unless
+    ``stop_on_error``); any other error stops the run, keeping the finished files. The combined file is written only
+    when every segment has audio. Every file's metadata records what determines its audio (``provenance.describe``).
     """
+    from .provenance import describe
+
     segments = split_text(text, desired_length=desired_length, max_length=max_length, splitter=splitter)
     if not segments:
         raise InvalidInputError("the text has nothing to speak")
+    n = len(segments)
+    redo = parse_regenerate(regenerate, n)
+    if options.seed is not None and options.seed + n - 1 > MAX_SEED:
+        raise InvalidInputError(f"seed={options.seed} is too large for {n} segments (each uses seed + its index)")
     folder = Path(folder)
+    resuming = skip_existing or bool(regenerate)
+    kept = _reusable(folder, segments, redo) if resuming else {}
+    stored = _stored_seeds(_read_plan(folder), segments, voice)
+    take_seed, seeds = _plan_seeds(stored, n, options.seed, redo, resuming)
+    for i, meta in kept.items():  # a kept file's seed is the one it was made with
+        seeds[i] = meta["seed"] if isinstance(meta.get("seed"), int) else seeds[i]
+    engine = describe(tts, voice, options)
     folder.mkdir(parents=True, exist_ok=True)
-    base_seed = options.seed if options.seed is not None else int(torch.randint(0, 2**31, (1,)).item())
-    plan = _plan(folder, segments, voice, base_seed)
-    redo = parse_regenerate(regenerate, len(segments))
-    result = LongResult(folder, segments, [segment_file(folder, i) for i in range(len(segments))], None)
+    files = [segment_file(folder, i).name for i in range(n)]  # the i-th text, seed and file: segment i + 1
+    _write_plan(folder, {"voice": voice, "seed": take_seed, "segments": segments, "seeds": seeds, "files": files})
+    result = LongResult(folder, segments, [segment_file(folder, i) for i in range(n)], None)
     for i, segment in enumerate(segments):
-        best = segment_file(folder, i)
-        if best.is_file() and i not in redo and (skip_existing or regenerate) and _holds(best, segment):
+        if i in kept:
             continue
         if on_segment is not None:
-            on_segment(i, len(segments), segment)
-        seg_options = dataclasses.replace(options, seed=plan["seed"] + i)
+            on_segment(i, n, segment)
+        seg_options = dataclasses.replace(options, seed=seeds[i])
         try:
             out = tts.tts(segment, voice, seg_options, progress=progress)
         except InvalidInputError as e:  # this segment's text: note it and go on with the others
@@ -121,27 +172,35 @@ def generate_long(
             done = sum(f.is_file() for f in result.files)
             if not done:
                 raise
-            raise type(e)(f"{e} ({done} of {len(segments)} segments are done in {folder}; rerun to resume)") from e
+            raise type(e)(f"{e} ({done} of {n} segments are done in {folder}; rerun to resume)") from e
         for c, audio in enumerate(out.audio):
             meta = {"text": segment, "voice": voice, "segment": i + 1, "candidate": c + 1, "seed": out.seed}
-            meta["options"] = dataclasses.asdict(seg_options)
+            meta |= {"options": dataclasses.asdict(seg_options), "engine": engine}
             save_audio(segment_file(folder, i, c), audio, out.sample_rate, metadata=meta)
         for stage, seconds in out.timings.items():
             result.timings[stage] = result.timings.get(stage, 0.0) + seconds
         result.generated.append(i)
     if all(f.is_file() for f in result.files):
-        meta = {"text": text, "voice": voice, "seed": plan["seed"], "segments": len(segments)}
-        meta["options"] = dataclasses.asdict(dataclasses.replace(options, seed=plan["seed"]))  # segment i: seed + i
+        meta = {"text": text, "voice": voice, "seed": take_seed, "seeds": seeds, "segments": n, "engine": engine}
+        meta["options"] = dataclasses.asdict(dataclasses.replace(options, seed=take_seed))  # segment i: seeds[i]
         result.combined = combine(result.files, folder / COMBINED, metadata=meta)
     return result
 
 
-def _holds(path: Path, segment: str) -> bool:
-    """Whether a segment file was made from this text (after an edit, old files must not be reused)."""
-    try:
-        return read_metadata(path).get("text") == segment
-    except Exception:  # unreadable (truncated, not ours): make it again
-        return False
+def _reusable(folder: Path, segments: list[str], redo: set[int]) -> dict[int, dict]:
+    """{index: metadata} of the segment files a resume keeps: made from the same text, not named for redoing."""
+    kept = {}
+    for i, segment in enumerate(segments):
+        path = segment_file(folder, i)
+        if i in redo or not path.is_file():
+            continue
+        try:
+            meta = read_metadata(path)
+        except Exception:  # unreadable (truncated, not ours): make it again
+            continue
+        if meta.get("text") == segment:  # after an edit, old files must not be reused
+            kept[i] = meta
+    return kept
 
 
 def combine(files: list[Path], out: Path, *, metadata: dict | None = None) -> Path:

@@ -2,9 +2,15 @@
 
 The processors reproduce what TorToiSe's HF ``generate`` call did per step (transformers 4.19-4.31, REFERENCE.md §1.5):
 repetition penalty over every id in the running row (including the prompt's fake ids 1 and the start code 8192) ->
-temperature -> top-k (HF's default 50) -> top-p -> softmax -> one multinomial draw for the whole batch. The draw is
-``argmax(probs / Exp(1))``, which is what ``torch.multinomial(probs, 1)`` computes internally, without its host-side
-checks; with the CPU generator it gives the same ids as the original, bit for bit.
+temperature -> top-k (HF's default 50) -> top-p -> softmax -> a draw. The draw is ``argmax(probs / Exp(1))``, which is
+what ``torch.multinomial(probs, 1)`` computes internally, without its host-side checks. The Exp(1) noise comes from
+one of two sources:
+
+* a generator (the original's way): one draw for the whole (B, V) batch per step. With the CPU generator it gives the
+  same ids as the original, bit for bit, at the same batch size; at another batch size every row gets other noise.
+* per-candidate streams (``streams``, keys from :func:`candidate_keys`): the noise of candidate c at code position t
+  for code v is a hash of (seed, c, t, v), computed with integer tensor ops on the device. A candidate's draws do
+  not depend on which batch it is decoded in, nor on the batch size, and there is no generator state to carry.
 
 The loop follows pytorch-labs/gpt-fast ``generate.py``: ``prefill``, ``decode_one_token``, ``decode_n_tokens``,
 ``generate``. No host sync per token; the only one is the "have all rows stopped?" check every ``stop_check_every``
@@ -86,17 +92,84 @@ def multinomial_sample_one(probs: Tensor, generator: torch.Generator | None = No
     return torch.argmax(probs / q, dim=-1)
 
 
-def _next_token(logits: Tensor, seen: Tensor, greedy: bool, generator, sampling_kwargs) -> Tensor:
+# ---- per-candidate random streams: counter-based noise, a pure function of (key, position, code) -------------------
+_M31 = 0x7FFFFFFF  # the hash works on 31-bit values in int64: every product stays below 2**63 on any device
+_M64 = 2**64 - 1
+
+
+def _mix31(x: Tensor) -> Tensor:
+    """A 31-bit integer finalizer (xor-shift-multiply, the shape of Wellons' lowbias32), elementwise on int64."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & _M31
+    x = x ^ (x >> 15)
+    x = (x * 0x846CA68B) & _M31
+    return x ^ (x >> 16)
+
+
+def _splitmix64(z: int) -> int:
+    """Steele et al.'s SplitMix64 output function, on Python ints (host side, once per candidate)."""
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def candidate_keys(seed: int, candidates: range | list[int], device: torch.device | str = "cpu") -> Tensor:
+    """(n,) int64 keys of the random streams of ``candidates`` (indices among all of a job's samples) for ``seed``.
+
+    Candidate c's stream depends only on (seed, c): decoding candidates 0-15 in one batch or in four batches of 4
+    draws the same noise for each.
+    """
+    if not 0 <= seed < 2**64:
+        raise InvalidInputError(f"seed={seed} must be in [0, 2**64)")
+    keys = [_splitmix64(_splitmix64(seed) ^ c) & _M31 for c in candidates]
+    return torch.tensor(keys, dtype=torch.int64, device=device)
+
+
+def keyed_exponential(keys: Tensor, position: Tensor, n_codes: int) -> Tensor:
+    """(B, V) Exp(1) noise of the streams ``keys`` (B,) at code position ``position`` (1,) int64 on the device.
+
+    Element (b, v) is a hash of (keys[b], position, v) mapped to a uniform in (0, 1) with 24 bits, then -log(u).
+    No generator, no host sync; about 12 elementwise int64 operations, cheaper than ``exponential_`` on the CPU.
+    """
+    r = _mix31(keys ^ _mix31(position & _M31))  # (B,): this step's state of each stream
+    ids = torch.arange(n_codes, device=keys.device, dtype=torch.int64)
+    x = r[:, None] ^ _mix31((ids * 0x9E3779B1) & _M31)  # (B, V)
+    x ^= x >> 16  # _mix31 again, in place: this is the (B, V) part of the cost
+    x.mul_(0x7FEB352D).bitwise_and_(_M31)
+    x ^= x >> 15
+    x.mul_(0x846CA68B).bitwise_and_(_M31)
+    x ^= x >> 16
+    u = (x >> 7).float().add_(0.5).mul_(2.0**-24)  # (0, 1): the top 24 bits, never 0 or 1
+    return u.log_().neg_()
+
+
+def multinomial_sample_keyed(probs: Tensor, keys: Tensor, position: Tensor) -> Tensor:
+    """One draw per row (B,) from the rows' own streams (see :func:`keyed_exponential`); no host sync."""
+    q = keyed_exponential(keys, position, probs.shape[-1])
+    return torch.argmax(probs / q, dim=-1)
+
+
+def _next_token(
+    logits: Tensor, seen: Tensor, position: Tensor, greedy: bool, generator, streams, sampling_kwargs
+) -> Tensor:
+    """The next code (B,) from ``logits`` (B, V) for the code at cache ``position`` (1,)."""
     if greedy:  # the original's greedy path applies only the repetition penalty, then argmax
         return apply_repetition_penalty(logits.float(), seen, sampling_kwargs["repetition_penalty"]).argmax(dim=-1)
-    return multinomial_sample_one(logits_to_probs(logits, seen, **sampling_kwargs), generator)
+    probs = logits_to_probs(logits, seen, **sampling_kwargs)
+    if streams is not None:
+        return multinomial_sample_keyed(probs, streams, position)
+    return multinomial_sample_one(probs, generator)
 
 
 # ---- the decode loop ---------------------------------------------------------------------------------------------
-def prefill(model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=None, **sampling_kwargs) -> Tensor:
+def prefill(
+    model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=None, streams=None, **sampling_kwargs
+) -> Tensor:
     """Run the prefix + start code ``x`` (B, E+1, C) into the cache; return the first code (B,).
 
     Every row holds the same prompt, so a model with ``share_prefix`` runs it once and copies the cache rows.
+    ``streams`` (B,) keys: draw from per-candidate streams instead of ``generator``.
     """
     B, S = x.shape[:2]
     positions = torch.arange(S, device=x.device)
@@ -105,7 +178,7 @@ def prefill(model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=
         model.share_prefix(B, S)
     else:
         logits = model.next_logits(x, positions, S)
-    return _next_token(logits, seen, greedy, generator, sampling_kwargs)
+    return _next_token(logits, seen, positions[-1:], greedy, generator, streams, sampling_kwargs)
 
 
 def decode_one_token(
@@ -117,6 +190,7 @@ def decode_one_token(
     *,
     greedy: bool,
     generator=None,
+    streams: Tensor | None = None,
     kv_len: int | None = None,
     **sampling_kwargs,
 ) -> Tensor:
@@ -128,7 +202,7 @@ def decode_one_token(
     x = model.embed_mel(token[:, None], mel_pos)  # (B, 1, C)
     compiled = getattr(model, "decode_logits", None)
     logits = compiled(x, input_pos) if compiled is not None else model.next_logits(x, input_pos, kv_len)
-    return _next_token(logits, seen, greedy, generator, sampling_kwargs)
+    return _next_token(logits, seen, input_pos, greedy, generator, streams, sampling_kwargs)
 
 
 def _record(token: Tensor, seen: Tensor, finished: Tensor, stop_token: int) -> None:
@@ -182,6 +256,7 @@ def generate(
     repetition_penalty: float = 2.0,
     greedy: bool = False,
     generator: torch.Generator | None = None,
+    streams: Tensor | None = None,
     stop_check_every: int = 16,
     shifted_positions: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -198,7 +273,10 @@ def generate(
     temperature, top_p, top_k, repetition_penalty : the original's sampling settings (HF order and semantics).
     greedy : argmax after the repetition penalty instead of sampling (no RNG use).
     generator : RNG for the draws, on the model's device; None uses the global one. With a CPU generator seeded as
-        the original's ``torch.manual_seed`` and the same batch size, the codes equal the original's.
+        the original's ``torch.manual_seed`` and the same batch size, the codes equal the original's. One draw
+        covers the whole batch, so the codes depend on the batch size.
+    streams : (num_samples,) int64 keys from :func:`candidate_keys`: each row draws from its own stream instead, so a
+        candidate's codes do not depend on the batch it is decoded in (``generator`` must then be None).
     stop_check_every : steps between the host-side checks for "all rows stopped" (the only syncs in the loop).
     shifted_positions : mel position i+1 instead of i for the i-th fed code (i >= 1): bug-compatible with the
         original's ``kv_cache=True`` (REFERENCE.md §6.1). Off by default: positions as in training.
@@ -216,7 +294,7 @@ def generate(
     for chunk in generate_chunks(
         model, cond_latent, text_tokens, num_samples=num_samples, max_tokens=max_tokens, temperature=temperature,
         top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, generator=generator,
-        stop_check_every=stop_check_every, shifted_positions=shifted_positions,
+        streams=streams, stop_check_every=stop_check_every, shifted_positions=shifted_positions,
     ):  # fmt: skip
         chunks.append(chunk)
         done += chunk.shape[1]
@@ -240,6 +318,7 @@ def generate_chunks(
     repetition_penalty: float = 2.0,
     greedy: bool = False,
     generator: torch.Generator | None = None,
+    streams: Tensor | None = None,
     stop_check_every: int = 16,
     shifted_positions: bool = False,
 ) -> Iterator[Tensor]:
@@ -250,12 +329,18 @@ def generate_chunks(
     """
     cfg = model.cfg
     _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg)
+    if streams is not None and (generator is not None or tuple(streams.shape) != (num_samples,)):
+        raise InvalidInputError(
+            f"streams must be ({num_samples},) keys (one per sample, from candidate_keys) and generator None; "
+            f"got shape {tuple(streams.shape)}" + (" and a generator" if generator is not None else "")
+        )
     cond_latent = cond_latent.reshape(1, -1)
     text_tokens = text_tokens.reshape(1, -1)
     device = cond_latent.device
+    streams = None if streams is None else streams.to(device)
     B = num_samples
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty)
-    kwargs = dict(greedy=greedy, generator=generator, **sampling)
+    kwargs = dict(greedy=greedy, generator=generator, streams=streams, **sampling)
 
     prefix = model.prefix(cond_latent, text_tokens).expand(B, -1, -1)  # (B, E, C), one prompt for every row
     E = prefix.shape[1]

@@ -115,6 +115,8 @@ def stream_text(tts, text: str, voice: str, options, *, chunk_tokens: int, first
         latents = tts.voice_latents(voice, diffusion=False).to(tts.device)
         text_tokens = torch.tensor([tts.tokenizer.encode_for_model(segment)], device=tts.device)
         kwargs = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        if tts.draws != "batch":  # candidate 0's own stream, as tts() draws it: the same codes
+            kwargs["streams"] = sampling.candidate_keys(seed + i, range(1), tts.device)
         with tts.using("autoregressive", "hifidecoder") as (ar, hifi):
             cond = latents.ar.to(next(ar.parameters()).dtype)
             for chunk in stream_fast_segment(

@@ -44,7 +44,7 @@ def test_generate_then_history_and_reuse(page, server, shots):
     assert page.is_visible("#gen-player-0") and not page.is_visible("#gen-player-1")
     page.screenshot(path=str(shots / "generate.png"), full_page=True)
     (folder,) = [p for p in server.outputs.iterdir() if p.is_dir()]
-    assert (folder / "combined.wav").is_file() and (folder / "00.wav").is_file()
+    assert (folder / "combined.wav").is_file() and (folder / "01.wav").is_file()
 
     page.fill("#gen-text textarea", "Something else entirely.")  # changed, so "reuse" must bring the old back
     fill_number(page, "#gen-steps", "7")
@@ -114,7 +114,7 @@ def test_cancel_keeps_finished_segments(page, server, shots):
     before = {p.name for p in server.outputs.iterdir()} if server.outputs.is_dir() else set()
     page.click("#gen-go")
     deadline = time.monotonic() + 120
-    while not [p for p in server.outputs.glob("*/00.wav") if p.parent.name not in before]:
+    while not [p for p in server.outputs.glob("*/01.wav") if p.parent.name not in before]:
         assert time.monotonic() < deadline, "the first segment was never written"
         time.sleep(0.05)
     page.click("#gen-cancel")

@@ -39,11 +39,11 @@ def test_cancel_mid_generation_keeps_finished_segments_and_resumes(shared_tts, t
     on_segment, progress = _cancel_at(1)
     with pytest.raises(KeyboardInterrupt):
         generate_long(shared_tts, TEXT, "random", quick(), out, on_segment=on_segment, progress=progress)
-    assert sorted(p.name for p in out.iterdir()) == ["00.wav", PLAN]  # no partial segment, no temp file
-    first = (out / "00.wav").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["01.wav", PLAN]  # no partial segment, no temp file
+    first = (out / "01.wav").read_bytes()
     result = generate_long(shared_tts, TEXT, "random", quick(), out, skip_existing=True)
     assert result.generated == [1, 2] and result.combined == out / COMBINED
-    assert (out / "00.wav").read_bytes() == first and not leftovers(out)
+    assert (out / "01.wav").read_bytes() == first and not leftovers(out)
     full = generate_long(shared_tts, TEXT, "random", quick(), tmp_path / "uninterrupted")
     for i in range(3):  # resuming gives exactly what an uninterrupted run gives (segment i uses seed + i)
         a, b = sf.read(segment_file(out, i))[0], sf.read(segment_file(full.folder, i))[0]
@@ -67,7 +67,7 @@ def test_cli_cancel_is_exit_130_with_one_line_and_resume_works(cli, tmp_path, mo
     code, _, err = cli("--textfile", "t.txt", "-O", "out", *QUICK_CLI)
     assert code == 130 and one_line(err) and "--skip-existing" in err
     folder = tmp_path / "out" / "random"
-    assert (folder / "00.wav").is_file() and not (folder / "01.wav").exists() and not leftovers(folder)
+    assert (folder / "01.wav").is_file() and not (folder / "02.wav").exists() and not leftovers(folder)
     code, _, _ = cli("--textfile", "t.txt", "-O", "out", "--skip-existing", *QUICK_CLI)
     assert code == 0 and (folder / COMBINED).is_file() and calls["n"] == 4  # only segments 2 and 3 were made
 
@@ -84,7 +84,7 @@ def test_an_error_in_one_segment_keeps_the_others_and_says_how_to_resume(shared_
     monkeypatch.setattr(type(shared_tts), "tts", device_lost)
     with pytest.raises(DeviceError, match=r"2 of 3 segments are done .* rerun to resume"):
         generate_long(shared_tts, TEXT, "random", quick(), out)
-    assert (out / "00.wav").is_file() and (out / "01.wav").is_file() and not (out / COMBINED).exists()
+    assert (out / "01.wav").is_file() and (out / "02.wav").is_file() and not (out / COMBINED).exists()
     monkeypatch.undo()
     result = generate_long(shared_tts, TEXT, "random", quick(), out, skip_existing=True)
     assert result.generated == [2] and result.combined is not None
@@ -102,7 +102,7 @@ def test_an_unexpected_crash_in_a_segment_keeps_finished_files(shared_tts, tmp_p
     monkeypatch.setattr(type(shared_tts), "tts", crash)
     with pytest.raises(RuntimeError):
         generate_long(shared_tts, TEXT, "random", quick(), out)
-    assert (out / "00.wav").is_file() and not (out / "01.wav").exists() and not leftovers(out)
+    assert (out / "01.wav").is_file() and not (out / "02.wav").exists() and not leftovers(out)
 
 
 def test_resume_after_editing_the_text_does_not_reuse_stale_segments(shared_tts, tmp_path):
@@ -111,7 +111,7 @@ def test_resume_after_editing_the_text_does_not_reuse_stale_segments(shared_tts,
     edited = TEXT.replace("first part", "opening part")
     result = generate_long(shared_tts, edited, "random", quick(), out, skip_existing=True)
     assert result.generated == [0]  # the edited segment is made again, the others are reused
-    assert read_metadata(out / "00.wav")["text"] == "The opening part is here."
+    assert read_metadata(out / "01.wav")["text"] == "The opening part is here."
 
 
 def test_a_refused_segment_is_reported_and_the_rest_are_made(shared_tts, tmp_path):
@@ -158,7 +158,7 @@ def test_plan_file_is_written_atomically(tmp_path, monkeypatch):
     (folder / PLAN).write_text(json.dumps({"voice": "a", "seed": 1, "segments": ["old"]}))
     monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
     with pytest.raises(OSError):
-        longform._plan(folder, ["new"], "a", 2)
+        longform._write_plan(folder, {"voice": "a", "seed": 2, "segments": ["new"], "seeds": [2]})
     assert json.loads((folder / PLAN).read_text())["segments"] == ["old"] and not leftovers(folder)
 
 
