@@ -34,7 +34,7 @@ class Latents:
 
     ar: Tensor
     diffusion: Tensor | None
-    clips: tuple[Tensor, ...] = ()  # the 22.05 kHz clips (for CVVP), empty for latent-only or random voices
+    clips: tuple[Tensor, ...] = ()  # the 22.05 kHz clips (CVVP, mix weights), empty for latent-only or random voices
 
     def to(self, device: torch.device) -> Latents:
         diffusion = None if self.diffusion is None else self.diffusion.to(device)
