@@ -9,7 +9,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tortoise.candidates import CALM_TOKEN, calm_cutoff, fix_autoregressive_output, select_best, trim_latents
+from tortoise.candidates import (
+    CALM_TOKEN,
+    calm_cutoff,
+    fix_autoregressive_output,
+    score_candidates,
+    select_best,
+    speech_length,
+    trim_latents,
+)
 from tortoise.errors import InvalidInputError
 
 STOP = 8193
@@ -100,3 +108,40 @@ def test_select_best_returns_the_top_k_indices_best_first():
     for k in (0, 5):
         with pytest.raises(InvalidInputError):
             select_best(scores, k)
+
+
+def test_speech_length_counts_the_codes_through_the_first_stop():
+    assert speech_length(torch.tensor([5, 6, STOP, 7, STOP])) == 3
+    assert speech_length(torch.tensor([STOP, STOP])) == 1
+    assert speech_length(torch.tensor([1, 2, 3])) == 3  # cut off at max_mel_tokens: every code
+
+
+class _Scorer:
+    """Scores a row by its first code, times ``scale`` (a stand-in with CLVP's and CVVP's call signatures)."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+
+    def similarity(self, text, codes):
+        return codes[:, 0].float() * self.scale
+
+    def score(self, mel, codes):
+        return codes[:, 0].float() * self.scale + mel.sum()
+
+
+def test_score_candidates_mixes_clvp_and_the_clip_mean_of_cvvp_as_the_original():
+    codes = torch.arange(5)[:, None].repeat(1, 4)  # first codes 0..4
+    mels = [torch.zeros(1, 2, 3), torch.ones(1, 2, 3)]  # sums 0 and 6: the clip mean adds 3
+    clvp, cvvp = _Scorer(1.0), _Scorer(2.0)
+    s = score_candidates(torch.zeros(1, 3), codes, clvp=clvp, cvvp=cvvp, cond_mels=mels, cvvp_amount=0.25, batch=2)
+    torch.testing.assert_close(s.clvp, torch.arange(5.0))
+    torch.testing.assert_close(s.cvvp, torch.arange(5.0) * 2 + 3)
+    torch.testing.assert_close(s.total, s.cvvp * 0.25 + s.clvp * 0.75)
+    only_cvvp = score_candidates(torch.zeros(1, 3), codes, cvvp=_Scorer(2.0), cond_mels=mels, cvvp_amount=1.0)
+    assert only_cvvp.clvp is None and torch.equal(only_cvvp.total, only_cvvp.cvvp)
+    no_clips = score_candidates(torch.zeros(1, 3), codes, clvp=_Scorer(1.0), cvvp_amount=0.5)  # random voice
+    assert no_clips.cvvp is None and torch.equal(no_clips.total, no_clips.clvp)
+    with pytest.raises(InvalidInputError, match="CLVP"):
+        score_candidates(torch.zeros(1, 3), codes, cvvp_amount=0.0)
+    with pytest.raises(InvalidInputError, match="CVVP"):
+        score_candidates(torch.zeros(1, 3), codes, clvp=_Scorer(1.0), cond_mels=mels, cvvp_amount=0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from tortoise.candidates import STOP_TOKEN
 from tortoise.options import preset
 from tortoise.streaming import CrossFader
 from tortoise.text import split_text
@@ -79,3 +80,45 @@ def test_a_redacted_segment_streams_whole_and_cut(tts_factory):
     whole = tts.tts(text, "train_grace", _fast(seed=3)).audio[0]
     assert len(chunks) == 1
     torch.testing.assert_close(chunks[0], whole)
+
+
+def _spy_latents(tts) -> list[torch.Tensor]:
+    """Record the codes every GPT-latent pass gets (the HiFi-GAN decoder's input)."""
+    ar, seen = tts.model("autoregressive"), []
+    latents = ar.latents
+
+    def spy(cond, text, codes):
+        seen.append(codes.clone())
+        return latents(cond, text, codes)
+
+    ar.latents = spy
+    return seen
+
+
+def _ends_at_its_first_stop(codes: torch.Tensor) -> bool:
+    stops = (codes[0] == STOP_TOKEN).nonzero().flatten().tolist()
+    return stops == [codes.shape[1] - 1]
+
+
+def test_fast_mode_vocodes_the_raw_codes_up_to_the_stop_code(tts_factory):
+    """The original's api_fast: no end-of-speech fix (83 ... 45 45 248) and no trim after 8 calm codes."""
+    tts = tts_factory()
+    seen = _spy_latents(tts)
+    result = tts.tts("Stop where it stops.", "train_grace", _fast(max_mel_tokens=600))
+    (codes,) = seen
+    assert _ends_at_its_first_stop(codes), codes
+    hifi = tts.model("hifidecoder")
+    expected = hifi.inference(
+        torch.zeros(1, codes.shape[1], hifi.cfg.in_channels), torch.zeros(1, hifi.cfg.cond_channels)
+    )
+    assert result.audio[0].numel() == expected.numel()
+
+
+def test_a_stream_ends_with_the_raw_codes_up_to_the_stop_code(tts_factory):
+    tts = tts_factory()
+    seen = _spy_latents(tts)
+    chunks = list(tts.stream("Stop where it stops.", "train_grace", _fast(max_mel_tokens=600), chunk_tokens=8))
+    assert _ends_at_its_first_stop(seen[-1]), seen[-1]
+    assert all(STOP_TOKEN not in c for c in seen[:-1])  # the partial decodes come before the stop
+    whole = tts.tts("Stop where it stops.", "train_grace", _fast(max_mel_tokens=600)).audio[0]
+    assert torch.cat(chunks).shape == whole.shape

@@ -350,9 +350,13 @@ class TextToSpeech:
         with timer("clvp"):
             scores = self._rank(text_tokens, fixed, latents, options)
             chosen = candidates.select_best(scores, options.candidates)
-        best = fixed[chosen]  # (k, T)
+        if fast:  # api_fast vocodes the raw codes up to and including the stop code: no end fix, no calm trim
+            best = codes[chosen]  # (k, T)
+            keep = [candidates.speech_length(row) for row in best]
+        else:
+            best = fixed[chosen]  # (k, T)
+            keep = [max(candidates.calm_cutoff(row), 1) for row in best]  # an all-silence candidate keeps one frame
         k = best.shape[0]
-        keep = [max(candidates.calm_cutoff(row), 1) for row in best]  # an all-silence candidate keeps one frame
         with timer("latents"), self.using("autoregressive") as (ar,):
             # latents are causal: those before the longest cut are exactly the ones the full 500 codes would give
             codes = best[:, : max(keep)]
@@ -460,20 +464,21 @@ class TextToSpeech:
         return torch.cat(out)
 
     def _rank(self, text: Tensor, codes: Tensor, latents: Latents, o: GenerationOptions) -> Tensor:
-        """CLVP score of every candidate, mixed with CVVP against the voice clips when ``cvvp_amount`` > 0."""
-        if codes.shape[0] == o.candidates:
-            return torch.zeros(codes.shape[0])  # nothing to choose: skip loading the rerankers
-        use_cvvp = o.cvvp_amount > 0 and latents.clips
-        scores = torch.zeros(codes.shape[0])
-        if o.cvvp_amount < 1 or not use_cvvp:
-            with self.using("clvp2") as (clvp,):
-                scores += (1 - (o.cvvp_amount if use_cvvp else 0)) * _batched(lambda c: clvp.similarity(text, c), codes)
-        if use_cvvp:
-            with self.using("cvvp") as (cvvp,):
-                mels = [format_conditioning(c).to(self.device) for c in latents.clips]
-                cv = torch.stack([_batched(lambda c, m=m: cvvp.score(m, c), codes) for m in mels]).mean(0)
-                scores += o.cvvp_amount * cv
-        return scores
+        """CLVP score of every candidate, mixed with CVVP against the voice clips when ``cvvp_amount`` > 0.
+
+        Also when every candidate is returned: they come back best first, as the original's ``topk`` sorts them.
+        """
+        if codes.shape[0] == 1:
+            return torch.zeros(1)  # nothing to order: skip loading the rerankers
+        use_cvvp = o.cvvp_amount > 0 and bool(latents.clips)
+        names = (["clvp2"] if not use_cvvp or o.cvvp_amount < 1 else []) + (["cvvp"] if use_cvvp else [])
+        with self.using(*names) as models:
+            found = dict(zip(names, models))
+            # the same fixed windows of the clips as the AR latent (format_conditioning is deterministic)
+            mels = [format_conditioning(c).to(self.device) for c in latents.clips] if use_cvvp else []
+            return candidates.score_candidates(
+                text, codes, clvp=found.get("clvp2"), cvvp=found.get("cvvp"), cond_mels=mels, cvvp_amount=o.cvvp_amount
+            ).total
 
     def _diffuse(self, model, gpt_latents: Tensor, cond: Tensor, o: GenerationOptions, timer, i: int, k: int):
         L = output_length(gpt_latents.shape[1])
@@ -493,10 +498,6 @@ class TextToSpeech:
             temperature=o.diffusion_temperature,
             callback=callback,
         )
-
-
-def _batched(score: Callable[[Tensor], Tensor], codes: Tensor, batch: int = 32) -> Tensor:
-    return torch.cat([score(codes[i : i + batch]).float().cpu() for i in range(0, codes.shape[0], batch)])
 
 
 class _Timer:

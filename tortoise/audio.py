@@ -10,7 +10,6 @@ Both use a periodic Hann window of 1024, hop 256, centred frames with reflect pa
 from __future__ import annotations
 
 import math
-import random
 from functools import lru_cache
 from importlib import resources
 
@@ -151,18 +150,22 @@ def pad_or_truncate(wav: Tensor, length: int) -> Tensor:
     return F.pad(wav, (0, length - wav.shape[-1]))
 
 
-def format_conditioning(wav: Tensor, *, rng: random.Random | None = None) -> Tensor:
-    """AR conditioning input for one 22.05 kHz clip (1, T): a 6 s window -> (1, 80, 517).
+def conditioning_window(wav: Tensor) -> Tensor:
+    """The part of a 22.05 kHz clip (1, T) that conditions the AR model and CVVP: at most 6 s, the middle of a longer
+    clip.
 
-    Longer clips get a random 6 s window (drawn from ``rng``, default Python's global ``random`` as the original
-    does, so seeding ``random`` reproduces it); shorter ones are right-padded with zeros.
+    The original draws a random 6 s window per seed (Python ``random``). A fixed one makes a voice's latent independent
+    of the seed, so it can be cached and a seed reproduces; the AR latent and CVVP see the very same window.
     """
     wav = wav.reshape(1, -1)
-    gap = wav.shape[-1] - COND_LENGTH
-    if gap > 0:
-        start = (rng or random).randint(0, gap)
-        wav = wav[:, start : start + COND_LENGTH]
-    return ar_mel(pad_or_truncate(wav, COND_LENGTH))
+    start = max(wav.shape[-1] - COND_LENGTH, 0) // 2
+    return wav[:, start : start + COND_LENGTH]
+
+
+def format_conditioning(wav: Tensor) -> Tensor:
+    """AR/CVVP conditioning input for one 22.05 kHz clip (1, T): its :func:`conditioning_window`, right-padded with
+    zeros to 6 s -> (1, 80, 517)."""
+    return ar_mel(pad_or_truncate(conditioning_window(wav), COND_LENGTH))
 
 
 def diffusion_conditioning_mel(wav: Tensor) -> Tensor:

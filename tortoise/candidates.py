@@ -1,13 +1,17 @@
-"""Post-processing of sampled mel-code candidates (REFERENCE.md §1.6, §1.7).
+"""Post-processing of sampled mel-code candidates: fixing, ranking, choosing, trimming (REFERENCE.md §1.6, §1.7).
 
 The diffusion decoder was trained on codes of padded audio, which end in a run of the "calm" (silence) code 83 and
 the tail 45, 45, 248; the AR model instead emits a stop code. ``fix_autoregressive_output`` rewrites the codes the
 way the original does, and ``calm_cutoff`` / ``trim_latents`` drop the latents after the 9th consecutive calm code.
+The original's fast mode (``api_fast``) does neither: it decodes the raw codes up to the stop code
+(``speech_length``). ``score_candidates`` is the original's CLVP (+ CVVP) ranking and ``select_best`` its ``topk``.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -61,6 +65,16 @@ def calm_cutoff(codes: Tensor) -> int:
     return int(hits[0]) if len(hits) else T
 
 
+def speech_length(codes: Tensor, stop_token: int = STOP_TOKEN) -> int:
+    """Codes of one raw row (T,) up to and including its first stop code; T when it has none.
+
+    What the original's fast mode (``api_fast``) vocodes: the raw codes, the stop code included, with no
+    end-of-speech fix and no calm trim.
+    """
+    stops = (codes == stop_token).nonzero()
+    return int(stops[0]) + 1 if len(stops) else codes.shape[-1]
+
+
 def trim_latents(latents: Tensor, codes: Tensor) -> Tensor:
     """Keep the latents (..., S, C) before ``calm_cutoff(codes)`` (the original trims each candidate this way)."""
     return latents[..., : calm_cutoff(codes), :]
@@ -73,3 +87,63 @@ def select_best(scores: Tensor, k: int) -> Tensor:
             f"cannot select {k} candidates out of {scores.shape[0]}; use 1 <= k <= {scores.shape[0]}"
         )
     return torch.topk(scores, k).indices
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Ranking of N candidates: ``total`` (N,) is what ``select_best`` sorts; its parts are None when not used."""
+
+    total: Tensor
+    clvp: Tensor | None = None
+    cvvp: Tensor | None = None
+
+
+def _batched(score: Callable[[Tensor], Tensor], codes: Tensor, batch: int) -> Tensor:
+    return torch.cat([score(codes[i : i + batch]).float().cpu() for i in range(0, codes.shape[0], batch)])
+
+
+@torch.inference_mode()
+def score_candidates(
+    text: Tensor,
+    codes: Tensor,
+    *,
+    clvp=None,
+    cvvp=None,
+    cond_mels: Sequence[Tensor] = (),
+    cvvp_amount: float = 0.0,
+    batch: int = 32,
+) -> Scores:
+    """The original's ranking of fixed candidates: CLVP, mixed with CVVP against the voice's clips.
+
+    Parameters
+    ----------
+    text : (1, N) text ids as the AR model got them (the tokenizer's ids + one 0).
+    codes : (B, T) fixed codes (``fix_autoregressive_output``), on the models' device.
+    clvp : the CLVP model; may be None only when ``cvvp_amount`` is 1 (the original then skips it).
+    cvvp, cond_mels : the CVVP model and the AR conditioning mels (1, 80, 517) of the voice's clips, the very
+        windows the AR latent was computed from (``tortoise.audio.format_conditioning``); used when
+        ``cvvp_amount`` > 0 and there are clips (a random or latents-only voice has none).
+    cvvp_amount : weight of CVVP: ``total = cvvp * a + clvp * (1 - a)``; CVVP is averaged over the clips.
+
+    Returns
+    -------
+    :class:`Scores` on the CPU, float32.
+    """
+    use_cvvp = cvvp_amount > 0 and len(cond_mels) > 0
+    if use_cvvp and cvvp is None:
+        raise InvalidInputError("cvvp_amount > 0 with voice clips needs the CVVP model")
+    clvp_scores = cvvp_scores = None
+    if not use_cvvp or cvvp_amount < 1:
+        if clvp is None:
+            raise InvalidInputError("ranking needs the CLVP model unless cvvp_amount is 1")
+        clvp_scores = _batched(lambda c: clvp.similarity(text, c), codes, batch)
+    if use_cvvp:
+        per_clip = [_batched(lambda c, m=m: cvvp.score(m, c), codes, batch) for m in cond_mels]
+        cvvp_scores = sum(per_clip) / len(per_clip)  # the original's accumulate-then-divide
+    if clvp_scores is None:
+        total = cvvp_scores
+    elif cvvp_scores is None:
+        total = clvp_scores
+    else:
+        total = cvvp_scores * cvvp_amount + clvp_scores * (1 - cvvp_amount)
+    return Scores(total, clvp_scores, cvvp_scores)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,6 @@ from .errors import AudioError, InvalidInputError, VoiceError
 from .voices import Voice
 from .weights import sha256_file
 
-CLIP_WINDOW_SEED = 0  # fixed crop of clips longer than 6 s, so cached latents are reproducible
-
 
 @dataclass(frozen=True)
 class Latents:
@@ -37,7 +34,7 @@ class Latents:
 
     ar: Tensor
     diffusion: Tensor | None
-    clips: tuple[Tensor, ...] = ()  # the 22.05 kHz clips (for CVVP), empty for latent-only or random voices
+    clips: tuple[Tensor, ...] = ()  # the 22.05 kHz clips (CVVP, mix weights), empty for latent-only or random voices
 
     def to(self, device: torch.device) -> Latents:
         diffusion = None if self.diffusion is None else self.diffusion.to(device)
@@ -45,12 +42,20 @@ class Latents:
 
 
 def mix(latents: list[Latents]) -> Latents:
-    """``a&b``: the mean of several voices' latents (clip lists are concatenated)."""
+    """``a&b``: the latents of all the voices' clips together, as the original conditions on the concatenated clips.
+
+    A voice's latent is the mean over its clips, so the mix is the mean weighted by clip count (two voices of 2 and 1
+    clips mix 2/3 : 1/3), which is the mean over all the clips. A latents-only voice (``latents.pth``) counts as one
+    clip; among themselves such voices mix equally, as in the original (which refuses to mix them with clip voices).
+    The clip lists are concatenated (CVVP scores against all of them).
+    """
     if not latents:
         raise VoiceError("no voice to mix")
-    ar = torch.stack([v.ar.float() for v in latents]).mean(0)
+    weights = torch.tensor([float(max(len(v.clips), 1)) for v in latents])
+    weights = (weights / weights.sum())[:, None, None]  # (V, 1, 1)
+    ar = (torch.stack([v.ar.float() for v in latents]) * weights).sum(0)
     parts = [v.diffusion for v in latents]
-    diffusion = None if any(p is None for p in parts) else torch.stack([p.float() for p in parts]).mean(0)
+    diffusion = None if any(p is None for p in parts) else (torch.stack([p.float() for p in parts]) * weights).sum(0)
     return Latents(ar, diffusion, tuple(c for v in latents for c in v.clips))
 
 
@@ -77,16 +82,16 @@ def load_clips(voice: Voice) -> list[Tensor]:
 
 
 @torch.inference_mode()
-def compute_latents(ar_model, diffusion_model, clips: list[Tensor], *, rng: random.Random | None = None) -> Latents:
+def compute_latents(ar_model, diffusion_model, clips: list[Tensor]) -> Latents:
     """Conditioning latents of a list of 22.05 kHz clips (1, T) with the given models (on their device).
 
-    ``diffusion_model`` may be None: then only the AR latent is computed (fast mode).
+    ``diffusion_model`` may be None: then only the AR latent is computed (fast mode). A clip longer than 6 s is
+    conditioned on its middle 6 s, always the same (see ``tortoise.audio.format_conditioning``).
     """
     if not clips:
         raise VoiceError("a voice needs at least one clip")
-    rng = rng or random.Random(CLIP_WINDOW_SEED)
     ar_param = next(ar_model.parameters())
-    ar_mels = torch.stack([format_conditioning(c, rng=rng)[0] for c in clips]).unsqueeze(0)  # (1, n, 80, 517)
+    ar_mels = torch.stack([format_conditioning(c)[0] for c in clips]).unsqueeze(0)  # (1, n, 80, 517)
     ar = ar_model.get_conditioning(ar_mels.to(ar_param.device, ar_param.dtype)).float().cpu()
     if diffusion_model is None:
         return Latents(ar, None, tuple(clips))

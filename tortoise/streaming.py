@@ -3,7 +3,10 @@
 Every ``chunk_tokens`` new codes (the first time after ``first_chunk_tokens``) the GPT latents of all codes so far are
 vocoded by the HiFi-GAN decoder. The latents are causal, so earlier audio barely changes; the last ``overlap``
 samples of each decode are held back and cross-faded with the next decode, as the original's ``tts_stream`` does.
-The chunks concatenated equal the non-streamed fast-mode audio except inside the cross-faded overlaps.
+The chunks concatenated equal the non-streamed fast-mode audio except inside the cross-faded overlaps. As in the
+original's ``api_fast``, the final decode takes the raw codes up to and including the stop code: no end-of-speech fix
+and no calm-code trim (the standard pipeline's glue for the diffusion decoder). Unlike its ``tts_stream``, which drops
+the last ``overlap`` samples, the stream ends with the whole signal.
 """
 
 from __future__ import annotations
@@ -87,10 +90,8 @@ def stream_fast_segment(
         wav = _vocode(hifi, ar.latents(cond, text, codes), cond)  # partial: no stop yet
         yield fader.push(wav.reshape(-1).float())
     codes = torch.cat(parts, dim=1)
-    padded = torch.nn.functional.pad(codes, (0, max_tokens - codes.shape[1]), value=stop)
-    fixed = candidates.fix_autoregressive_output(padded)
-    keep = max(candidates.calm_cutoff(fixed[0]), 1)  # latents are causal: computing only the kept ones is exact
-    wav = _vocode(hifi, ar.latents(cond, text, fixed[:, :keep]), cond)
+    keep = candidates.speech_length(codes[0], stop)  # as api_fast: the raw codes up to the stop code, no fix or trim
+    wav = _vocode(hifi, ar.latents(cond, text, codes[:, :keep]), cond)
     yield fader.push(wav.reshape(-1).float(), final=True)
 
 
