@@ -141,6 +141,8 @@ def test_errors_are_written_on_the_page(app_parts, monkeypatch):
     values[ids["gen-text"]] = "   "
     (out,) = handler(app, "on_generate").fn(values, Tab())
     assert 'class="tts-error"' in out[status] and "Type some text" in out[status]
+    (out,) = handler(app, "on_stream").fn(values)  # "Listen as it is made": in the same progress area
+    assert "tts-error" in out[status] and "type some text" in out[status]
 
     def unreachable(*args, **kwargs):
         raise OSError("connection refused by the test")

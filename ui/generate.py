@@ -8,6 +8,10 @@ Decisions:
   browser sees live bars and Cancel takes effect at the pipeline's next progress report.
 * The preset fills the advanced fields; whatever they show is what runs (``preset(name, **overrides)``), so the
   settings shown, stored and reused are always the ones used.
+* ``[bracketed]`` text is checked before any work: unbalanced brackets are refused, and when the aligner that cuts
+  them is not in the Hugging Face cache (or transformers is missing) nothing starts and the tab offers the choices
+  (download it, or speak the brackets: ``redact`` off). Downloading it in the middle of a job, or failing after every
+  stage had run, lost the work.
 """
 
 from __future__ import annotations

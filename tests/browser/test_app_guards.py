@@ -13,7 +13,9 @@ pytestmark = pytest.mark.browser
 
 
 def new_folders(server, before: set[str]) -> list:
-    return [p for p in server.outputs.iterdir() if p.is_dir() and p.name not in before] if server.outputs.is_dir() else []
+    if not server.outputs.is_dir():
+        return []
+    return [p for p in server.outputs.iterdir() if p.is_dir() and p.name not in before]
 
 
 def folders(server) -> set[str]:
