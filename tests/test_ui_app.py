@@ -160,3 +160,21 @@ def test_errors_are_written_on_the_page(app_parts, monkeypatch):
     assert "Pick a voice first" in out[ids["voice-library-msg"]]
     out = handler(app, "on_save").fn({c: None for c in handler(app, "on_save").inputs})
     assert "tts-error" in out[ids["voice-summary"]]
+
+
+def test_the_aligner_download_choice_reports_in_its_box(app_parts, monkeypatch):
+    from tortoise.errors import ModelNotFoundError
+    from tortoise.redaction import Wav2VecAligner
+
+    app, _, ids = app_parts
+    get = handler(app, "on_get_aligner")
+    msg = ids["gen-redaction-msg"]
+    monkeypatch.setattr(Wav2VecAligner, "download", lambda self: None)
+    out = get.fn()
+    assert "Press Generate" in out[msg] and out[ids["gen-get-aligner"]]["visible"] is False
+
+    def fails(self):
+        raise ModelNotFoundError("the hub is unreachable from this test")
+
+    monkeypatch.setattr(Wav2VecAligner, "download", fails)
+    assert "tts-error" in get.fn()[msg] and "unreachable from this test" in get.fn()[msg]
