@@ -401,3 +401,19 @@ def test_wav2vec_aligner_without_transformers(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # import transformers -> ImportError
     with pytest.raises(RedactionUnavailableError, match=r"pip install 'tortoise-tts-oneapi\[redaction\]'"):
         Wav2VecAligner().load()
+
+
+def test_wav2vec_aligner_cached_looks_at_the_cache_only(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("cached() must not download")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    aligner = Wav2VecAligner(model_id="test/tiny-w2v", vocab_id="test/symbols", cache_dir=tmp_path)
+    assert not aligner.cached()
+    tiny_model().save_pretrained(fake_hub_repo(tmp_path, "test/tiny-w2v"))
+    assert not aligner.cached(), "the vocabulary is still missing"
+    (fake_hub_repo(tmp_path, "test/symbols") / "vocab.json").write_text(json.dumps(dict(VOCAB.tokens)))
+    assert aligner.cached() and not aligner._ready
+    assert Wav2VecAligner(model=tiny_model(), vocab=VOCAB).cached()

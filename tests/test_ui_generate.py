@@ -13,7 +13,7 @@ import soundfile as sf
 pytest.importorskip("gradio")
 
 from tortoise.audio_io import read_metadata
-from tortoise.errors import InvalidInputError
+from tortoise.errors import InvalidInputError, TortoiseError
 from ui import generate
 from ui.engine import Engine, Job
 from ui.history import CANCELLED, DONE
@@ -139,11 +139,30 @@ def test_cancel_reaches_a_generation_still_waiting_in_the_queue(engine):
 def test_a_submitted_job_is_the_one_its_generation_runs(engine):
     first = engine.submit("tab")
     assert engine.begin("tab") is first and first.taken
-    second = engine.submit("tab")  # Generate again in the same tab: the running one is told to stop
-    assert first.cancel.is_set() and not second.cancel.is_set()
-    engine.end("tab", first)  # the old generation ending leaves the new registration alone
-    assert engine.begin("tab") is second
+    engine.end("tab", first)
+    second = engine.submit("tab")
+    assert second is not first and engine.begin("tab") is second
     assert engine.begin("api") is not engine.begin("api-2")  # API calls without a click get their own jobs
+
+
+def test_a_second_generate_in_a_tab_never_cancels_the_first(engine):
+    """Generate clicked again while the tab's job waits or runs: refused, and the first job finishes and is kept
+    (it used to be cancelled: "Cancelled before any segment was finished; nothing was kept")."""
+    import gradio as gr
+
+    first = engine.submit("tab")
+    assert engine.submit("tab") is None, "a second click while the first waits in the queue"
+    updates = generate.stream(engine, quick(), None, "tab", poll=0.05)
+    assert "status" in next(updates)  # the first generation has started and runs its job
+    assert engine.submit("tab") is None and engine.begin("tab") is None, "a second click while it runs"
+    with pytest.raises(gr.Error, match="already generating"):
+        final(engine, quick(text="Another text."))  # a second generation (API) for the same tab
+    assert not first.cancel.is_set()
+    out = list(updates)[-1]
+    assert out["combined"] and "Cancelled" not in out["status"]
+    (entry,) = engine.history().entries()
+    assert entry.status == DONE and entry.text == "Hello there. This is a test."
+    assert engine.submit("tab") is not None, "once it has ended, Generate works again"
 
 
 def test_cancel_button_reports(engine):
@@ -231,3 +250,65 @@ def test_warm_up_in_background_loads_the_models(engine):
     assert not thread.is_alive()
     out = final(engine, quick())  # a job after the warm-up still works
     assert Path(out["combined"]).is_file()
+
+
+@pytest.fixture
+def no_aligner(tmp_path, monkeypatch):
+    """An empty Hugging Face cache: the redaction aligner is not downloaded."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
+
+
+def test_brackets_without_the_aligner_stop_before_any_work(engine, no_aligner):
+    """[bracketed] text and no redaction model: the choice is offered before anything runs (it used to fail after
+    every stage had run, losing the work)."""
+    pytest.importorskip("transformers")
+    (update,) = generate.stream(engine, quick(text="[whispering] Hello there."), None, "tab", poll=0.05)
+    message, can_download = update["redaction"]
+    assert can_download and "not downloaded" in message and "Not started" in update["status"]
+    assert engine._tts is None and engine.history().entries() == [], "no model loaded, nothing recorded"
+    assert engine.submit("tab") is not None, "the tab's job has ended"
+    with pytest.raises(TortoiseError, match="not downloaded"):
+        list(generate.stream_fast(engine, quick(text="[whispering] Hello there.")))
+
+
+def test_speaking_the_brackets_needs_no_aligner(engine, no_aligner):
+    out = final(engine, quick(text="[whispering] Hello there.", redact=False))
+    assert out["combined"] and "redaction" not in out
+    assert engine._tts.enable_redaction is False
+    assert generate.redaction_problem("No brackets here.") is None
+    assert generate.redaction_problem("[quietly] Hi.", redact=False) is None
+
+
+def test_bad_brackets_are_refused_before_any_work(engine):
+    import gradio as gr
+
+    with pytest.raises(InvalidInputError, match="unclosed"):
+        generate.make_request(quick(text="Hello [there."))
+    assert generate.make_request(quick(text="Hello [there.", redact=False)).redact is False
+    with pytest.raises(gr.Error, match="unmatched"):
+        final(engine, quick(text="Hello] there."))
+    assert engine._tts is None
+
+
+def test_without_transformers_only_speaking_the_brackets_is_offered(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name))
+    message, can_download = generate.redaction_problem("[sadly] It rained.")
+    assert not can_download and "pip install" in message
+
+
+def test_aligner_download_failure_says_why(monkeypatch, no_aligner):
+    import huggingface_hub
+
+    from tortoise.errors import ModelNotFoundError
+
+    def offline(*args, **kwargs):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("cannot reach the hub")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(ModelNotFoundError, match="cannot reach the hub"):
+        generate.download_aligner()

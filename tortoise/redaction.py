@@ -10,6 +10,7 @@ here is plain torch and is tested with a stub aligner.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import pickle
@@ -228,6 +229,24 @@ class Wav2VecAligner:
             if required and files[names[0]] is None:
                 raise self._missing(repo, what)
         return files
+
+    def cached(self) -> bool:
+        """True when :meth:`load` needs no download: a model was given, or the model's and vocabulary's files are in
+        the Hugging Face cache. Looks at the cache only (no network, nothing loaded); says nothing of transformers."""
+        if self.model is not None:
+            return True
+        try:
+            dataclasses.replace(self, local_files_only=True)._fetch()
+        except ModelNotFoundError:
+            return False
+        return True
+
+    def download(self) -> None:
+        """Fetch the model's and vocabulary's files into the Hugging Face cache (nothing is loaded).
+
+        Raises ``ModelNotFoundError`` (saying what and why) when they cannot be downloaded.
+        """
+        dataclasses.replace(self, local_files_only=False)._fetch()
 
     def load(self) -> Wav2VecAligner:
         """Load the model and vocabulary if not done yet, and move the model to ``device``/``dtype``.

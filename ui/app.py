@@ -2,7 +2,10 @@
 
 Decisions:
 * Handlers live in ``generate``/``voices_tab``/``history``/``settings_tab`` and take plain values; the small
-  functions here only translate between components and those values, and library errors into ``gr.Error``.
+  functions here only translate between components and those values, and errors into a message on the tab where
+  the user acted (``ui.alerts``: a toast fades, and Gradio shows no reason for an unexpected error).
+* One generation per tab: Generate shows "Generating..." and stays disabled until the tab's job has ended, and the
+  engine refuses a second one meanwhile (a second click used to cancel the first).
 * This module does not use ``from __future__ import annotations``: Gradio reads ``gr.Request`` annotations at run
   time to pass the browser tab's session (used to cancel that tab's job).
 * Device work (generate, saving a voice, the device check, downloads) shares ``concurrency_id="gpu"`` with a limit of
@@ -11,29 +14,15 @@ Decisions:
   shows the current state.
 """
 
-import contextlib
 import random
 
-from . import generate, history, layout, settings_tab, voices_tab
+from . import alerts, generate, history, layout, settings_tab, voices_tab
 from . import strings as S
 from .engine import Engine
 from .state import Settings
 
 GPU = {"concurrency_id": "gpu", "concurrency_limit": 1}
 LIGHT = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
-
-
-@contextlib.contextmanager
-def _library_errors():
-    """Library errors -> an error dialog with the library's message."""
-    import gradio as gr
-
-    from tortoise.errors import TortoiseError
-
-    try:
-        yield
-    except TortoiseError as e:
-        raise gr.Error(str(e)) from e
 
 
 def build_app(engine: Engine, settings: Settings | None = None):
@@ -116,13 +105,14 @@ def build_app(engine: Engine, settings: Settings | None = None):
         g["preset"].input(on_preset, g["preset"], [g[k] for k in adv], **LIGHT)
         g["refresh"].click(voice_lists, outputs=voice_outputs, **LIGHT)
 
+        @alerts.shown(g["status"])
         def on_random():
             names = voices_tab.voice_choices(engine)
             if not names:
                 raise gr.Error("there are no voices yet; make one in the Voices tab")
-            return [random.choice(names)]
+            return {g["voices"]: [random.choice(names)]}
 
-        g["random"].click(on_random, outputs=g["voices"], **LIGHT)
+        g["random"].click(on_random, outputs=[g["voices"], g["status"]], **LIGHT)
 
         def on_reuse_seed(state):
             if not state or state.get("seed") is None:
@@ -135,37 +125,68 @@ def build_app(engine: Engine, settings: Settings | None = None):
         named = {"status": g["status"], "combined": g["combined"], "files": g["files"], "timings": g["timings"]}
         named["last"] = last
 
+        def display(update: dict) -> dict:
+            out = {}
+            for key, value in update.items():
+                if key == "players":
+                    for comp, (label, path) in zip(g["players"], value):
+                        out[comp] = gr.update(value=path, label=label or None, visible=path is not None)
+                elif key == "files":
+                    out[g["files"]] = gr.update(value=value, visible=bool(value))
+                elif key == "redaction":  # the [brackets] cannot be cut: the choices, nothing started
+                    out[g["redaction"]] = gr.update(visible=True)
+                    out[g["redaction_msg"]] = value[0]
+                    out[g["get_aligner"]] = gr.update(visible=value[1])
+                else:
+                    out[named[key]] = value
+            return out
+
         def on_generate(data: dict, request: gr.Request, progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
             values = {name: data[g[name]] for name in generate.FIELDS}
-            for update in generate.stream(engine, values, data[last], request.session_hash, progress):
-                out = {}
-                for key, value in update.items():
-                    if key == "players":
-                        for comp, (label, path) in zip(g["players"], value):
-                            out[comp] = gr.update(value=path, label=label or None, visible=path is not None)
-                    elif key == "files":
-                        out[g["files"]] = gr.update(value=value, visible=bool(value))
-                    else:
-                        out[named[key]] = value
-                yield out
+            hide = {g["redaction"]: gr.update(visible=False)}  # an earlier choice box goes with the first update
+            try:
+                for update in generate.stream(engine, values, data[last], request.session_hash, progress):
+                    yield {**hide, **display(update)}
+                    hide = {}
+            except Exception as e:  # on the page, in the progress area, until the next generation
+                yield {**hide, g["status"]: alerts.error_html(e)}
 
         def on_submit(request: gr.Request):
-            engine.submit(request.session_hash)  # at the click, before the generation's turn in the device queue
+            # at the click, before the generation's turn in the device queue; one job per tab: a second click
+            # while it waits or runs is refused, never queued over it or cancelling it
+            if engine.submit(request.session_hash) is None:
+                raise gr.Error(S.ALREADY_RUNNING)
+            return gr.update(interactive=False, value=S.GENERATING)  # until this generation has ended
 
-        g["generate"].click(on_submit, **LIGHT).then(
-            on_generate,
-            inputs=gen_inputs,
-            outputs=[*named.values(), *g["players"]],
-            api_name="generate",
-            **GPU,
-        )
+        gen_outputs = [*named.values(), *g["players"], g["redaction"], g["redaction_msg"], g["get_aligner"]]
+
+        def generation(submitted, **api):
+            """``submitted`` (an event that ran ``on_submit``) -> the generation, then Generate is pressable again."""
+            done = submitted.success(on_generate, inputs=gen_inputs, outputs=gen_outputs, **api, **GPU)
+            done.then(lambda: gr.update(interactive=True, value=S.GENERATE), outputs=g["generate"], **LIGHT)
+
+        generation(g["generate"].click(on_submit, outputs=g["generate"], **LIGHT), api_name="generate")
+        # the choices offered when [bracketed] text cannot be cut
+        no_cut = g["speak_all"].click(lambda: (False, gr.update(visible=False)), outputs=[g["redact"], g["redaction"]],
+                                      **LIGHT)  # fmt: skip
+        generation(no_cut.then(on_submit, outputs=g["generate"], **LIGHT), api_visibility="private")
+
+        @alerts.shown(g["redaction_msg"])
+        def on_get_aligner(progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (the hub's download bars)
+            return {g["redaction_msg"]: generate.download_aligner(), g["get_aligner"]: gr.update(visible=False)}
+
+        g["get_aligner"].click(on_get_aligner, outputs=[g["redaction_msg"], g["get_aligner"]],
+                               api_visibility="private", **GPU)  # fmt: skip
 
         def on_stream(data):
             values = {name: data[g[name]] for name in generate.FIELDS}
-            with _library_errors():
-                yield from generate.stream_fast(engine, values)
+            try:
+                for chunk in generate.stream_fast(engine, values):
+                    yield {g["live"]: chunk}
+            except Exception as e:
+                yield {g["status"]: alerts.error_html(e)}
 
-        g["stream"].click(on_stream, inputs=gen_inputs, outputs=g["live"], api_name="stream", **GPU)
+        g["stream"].click(on_stream, inputs=gen_inputs, outputs=[g["live"], g["status"]], api_name="stream", **GPU)
 
         def on_cancel(request: gr.Request):
             # the pipeline stops at its next progress report; a model still loading can take a while on a busy
@@ -179,14 +200,20 @@ def build_app(engine: Engine, settings: Settings | None = None):
 
         g["cancel"].click(on_cancel, outputs=g["status"], **LIGHT)
 
-        def on_download(progress=gr.Progress()):  # noqa: B008
-            with _library_errors():
-                message = settings_tab.download_missing(engine, progress)
-            gr.Info(message)
-            return {**model_state(), s["models_msg"]: message}
+        def downloader(msg):
+            """The download handler of a button whose tab shows its message (or its error) in ``msg``."""
 
-        for button in (g["download"], s["download"]):
-            button.click(on_download, outputs=[*model_outputs, s["models_msg"]], api_visibility="private", **GPU)
+            def on_download(progress=gr.Progress()):  # noqa: B008
+                try:
+                    message = settings_tab.download_missing(engine, progress)
+                except Exception as e:  # what finished stays: the model list is refreshed either way
+                    return {**model_state(), msg: alerts.error_html(e)}
+                return {**model_state(), msg: message}
+
+            return on_download
+
+        for button, msg in ((g["download"], g["download_msg"]), (s["download"], s["models_msg"])):
+            button.click(downloader(msg), outputs=[*model_outputs, msg], api_visibility="private", **GPU)
 
         # ---- Voices -----------------------------------------------------------------------------------------------
         prep_inputs = {v[k] for k in voices_tab.PREP_FIELDS} | {v["files"], v["mic"], v["name"], v["overwrite"]}
@@ -198,26 +225,30 @@ def build_app(engine: Engine, settings: Settings | None = None):
         for comp in (v["files"], v["mic"]):
             comp.change(on_sources, [v["files"], v["mic"]], v["which"], **LIGHT)
 
+        # errors: the new-voice column's in its summary, the library column's in its message line
+        @alerts.shown(v["summary"])
         def on_preview(data: dict):
             values = {k: data[v[k]] for k in voices_tab.PREP_FIELDS}
-            with _library_errors():
-                return voices_tab.preview(data[v["files"]], data[v["mic"]], data[v["which"]], values)
+            before, after = voices_tab.preview(data[v["files"]], data[v["mic"]], data[v["which"]], values)
+            return {v["before"]: before, v["after"]: after, v["summary"]: ""}
 
-        v["preview"].click(on_preview, prep_inputs | {v["which"]}, [v["before"], v["after"]], api_visibility="private")
+        preview_outputs = [v["before"], v["after"], v["summary"]]
+        v["preview"].click(on_preview, prep_inputs | {v["which"]}, preview_outputs, api_visibility="private")
 
         def prepare(data: dict, save: bool, progress):
             values = {k: data[v[k]] for k in voices_tab.PREP_FIELDS}
-            with _library_errors():
-                summary, rows, details, _ = voices_tab.prepare(
-                    engine, data[v["files"]], data[v["mic"]], data[v["name"]], values,
-                    save=save, overwrite=bool(data[v["overwrite"]]), progress=progress,
-                )  # fmt: skip
+            summary, rows, details, _ = voices_tab.prepare(
+                engine, data[v["files"]], data[v["mic"]], data[v["name"]], values,
+                save=save, overwrite=bool(data[v["overwrite"]]), progress=progress,
+            )  # fmt: skip
             out = {v["summary"]: summary, v["clips"]: rows, v["details"]: details}
             return {**out, **voice_lists()} if save else out
 
+        @alerts.shown(v["summary"])
         def on_check(data: dict, progress=gr.Progress()):  # noqa: B008
             return prepare(data, False, progress)
 
+        @alerts.shown(v["summary"])
         def on_save(data: dict, progress=gr.Progress()):  # noqa: B008
             return prepare(data, True, progress)
 
@@ -226,28 +257,28 @@ def build_app(engine: Engine, settings: Settings | None = None):
         v["save"].click(on_save, prep_inputs, [*prep_outputs, *voice_outputs], api_name="prepare_voice", **GPU)
         v["refresh"].click(voice_lists, outputs=voice_outputs, **LIGHT)
 
+        @alerts.shown(v["library_msg"])
         def on_pick(name):
-            with _library_errors():
-                return voices_tab.first_clip(engine, name), name or ""
+            return {v["listen"]: voices_tab.first_clip(engine, name), v["new_name"]: name or "", v["library_msg"]: ""}
 
-        v["pick"].change(on_pick, v["pick"], [v["listen"], v["new_name"]], **LIGHT)
+        v["pick"].change(on_pick, v["pick"], [v["listen"], v["new_name"], v["library_msg"]], **LIGHT)
 
+        @alerts.shown(v["library_msg"])
         def on_rename(old, new):
             if not old:
                 raise gr.Error(S.NO_VOICE)
-            with _library_errors():
-                name = voices_tab.rename(engine, old, new)
+            name = voices_tab.rename(engine, old, new)
             return {**voice_lists(), v["library_msg"]: S.RENAMED.format(old=old, new=name), v["pick"]: name}
 
         v["rename"].click(on_rename, [v["pick"], v["new_name"]], [*voice_outputs, v["library_msg"]], **LIGHT)
 
+        @alerts.shown(v["library_msg"])
         def on_delete(name, confirmed):
             if not name:
                 raise gr.Error(S.NO_VOICE)
             if not confirmed:
                 raise gr.Error(S.DELETE_CONFIRM_FIRST)
-            with _library_errors():
-                voices_tab.delete(engine, name)
+            voices_tab.delete(engine, name)
             lists = voice_lists()
             lists[v["pick"]] = gr.update(choices=lists[v["pick"]]["choices"], value=None)
             return {**lists, v["library_msg"]: S.DELETED.format(name=name), v["confirm"]: False}
@@ -275,6 +306,7 @@ def build_app(engine: Engine, settings: Settings | None = None):
             gr.Info(S.REUSED)
             return {**out, tabs: gr.Tabs(selected="generate")}
 
+        @alerts.shown(h["details"])
         def on_reuse(entry_id):
             entry = engine.history().get(entry_id) if entry_id else None
             if entry is None:
@@ -282,8 +314,9 @@ def build_app(engine: Engine, settings: Settings | None = None):
             e = entry
             return fill_generate(generate.reuse_values(e.text, e.voice, e.preset, e.options, e.seed))
 
-        h["reuse"].click(on_reuse, h["pick"], [*gen_fields, tabs], **LIGHT)
+        h["reuse"].click(on_reuse, h["pick"], [*gen_fields, tabs, h["details"]], **LIGHT)
 
+        @alerts.shown(h["details"])
         def on_from_file(path):
             if not path:
                 return {}
@@ -292,14 +325,14 @@ def build_app(engine: Engine, settings: Settings | None = None):
                 raise gr.Error(S.NO_SETTINGS_IN_FILE)
             return fill_generate(generate.reuse_values(**values))
 
-        h["from_file"].upload(on_from_file, h["from_file"], [*gen_fields, tabs], **LIGHT)
+        h["from_file"].upload(on_from_file, h["from_file"], [*gen_fields, tabs, h["details"]], **LIGHT)
 
         # ---- Settings ---------------------------------------------------------------------------------------------
         set_inputs = {s[k] for k in settings_tab.FIELDS}
 
+        @alerts.shown(s["message"])
         def on_save_settings(data: dict):
-            with _library_errors():
-                message = settings_tab.save(engine, {k: data[s[k]] for k in settings_tab.FIELDS})
+            message = settings_tab.save(engine, {k: data[s[k]] for k in settings_tab.FIELDS})
             out = engine.settings.resolved_output_dir()
             if hasattr(app, "allowed_paths") and str(out) not in app.allowed_paths:
                 app.allowed_paths.append(str(out))  # a new output folder must be servable without a restart
@@ -320,9 +353,9 @@ def build_app(engine: Engine, settings: Settings | None = None):
             lambda: settings_tab.doctor_text(engine, smoke=True), outputs=s["doctor"], api_name="doctor", **GPU
         )
 
+        @alerts.shown(s["models_msg"])
         def on_import(folder):
-            with _library_errors():
-                message = settings_tab.import_models(engine, folder)
+            message = settings_tab.import_models(engine, folder)
             return {**model_state(), s["models_msg"]: message}
 
         s["import"].click(on_import, s["import_dir"], [*model_outputs, s["models_msg"]], api_visibility="private")

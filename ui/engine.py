@@ -10,6 +10,7 @@ Decisions:
 * Memory is freed after every job (the device allocator's cache; with "keep models loaded" off, the models too).
 * A running generation is a ``Job`` registered under the browser tab's session; Cancel sets its flag, and the
   pipeline's progress callback raises ``JobCancelled`` at its next report, so the segments already written stay.
+  A tab has one job at a time: Generate is refused (never queued over or cancelling it) until the job has ended.
 """
 
 from __future__ import annotations
@@ -207,28 +208,28 @@ class Engine:
         gc.collect()
 
     # ---- jobs ---------------------------------------------------------------------------------------------------
-    def submit(self, session: str) -> Job:
+    def submit(self, session: str) -> Job | None:
         """A Generate click: register the tab's next job at once, while its generation may still wait in the device
-        queue, so that Cancel reaches it there too. A job the tab still had is cancelled (one per tab)."""
-        job = Job()
+        queue, so that Cancel reaches it there too. None when the tab already has a job (waiting or running): a
+        second click never replaces or cancels work."""
         with self._state:
-            old = self._jobs.get(session)
-            if old is not None:
-                old.cancel.set()
-            self._jobs[session] = job
+            if session in self._jobs:
+                return None
+            job = self._jobs[session] = Job()
         return job
 
-    def begin(self, session: str) -> Job:
+    def begin(self, session: str) -> Job | None:
         """The job a generation runs: the one ``submit`` registered for the tab (cancelled if Cancel was pressed
-        while it waited), else a new one (API calls that skip ``submit``)."""
+        while it waited), else a new one (API calls that skip ``submit``). None when another generation of the tab
+        already runs it."""
         with self._state:
             job = self._jobs.get(session)
-            if job is not None and not job.taken:
-                job.taken = True
-                return job
-        job = self.submit(session)
-        job.taken = True
-        return job
+            if job is None:
+                job = self._jobs[session] = Job()
+            elif job.taken:
+                return None
+            job.taken = True
+            return job
 
     def end(self, session: str, job: Job) -> None:
         with self._state:

@@ -8,6 +8,10 @@ Decisions:
   browser sees live bars and Cancel takes effect at the pipeline's next progress report.
 * The preset fills the advanced fields; whatever they show is what runs (``preset(name, **overrides)``), so the
   settings shown, stored and reused are always the ones used.
+* ``[bracketed]`` text is checked before any work: unbalanced brackets are refused, and when the aligner that cuts
+  them is not in the Hugging Face cache (or transformers is missing) nothing starts and the tab offers the choices
+  (download it, or speak the brackets: ``redact`` off). Downloading it in the middle of a job, or failing after every
+  stage had run, lost the work.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ MAX_PLAYERS = 4
 FIELDS = (
     "text", "voices", "preset", "candidates", "seed", "samples", "sampler", "steps",
     "temperature", "top_p", "repetition_penalty", "cond_free_k", "vocoder", "precision", "voicefixer", "regenerate",
+    "redact",
 )  # fmt: skip
 # advanced widget -> GenerationOptions field
 OPTION_FIELDS = {
@@ -58,6 +63,7 @@ class Request:
     precision: str | None = None
     regenerate: str = ""
     folder: Path | None = None  # an earlier result's folder (regenerating segments of it)
+    redact: bool = True  # cut the audio of [bracketed] text (False: speak it)
 
 
 @dataclass
@@ -139,6 +145,11 @@ def make_request(values: dict, last: dict | None = None) -> Request:
         if last.get("text") != text or last.get("voice") != voice:
             raise InvalidInputError("the text or voice changed since the last result; clear the segment numbers")
         folder = Path(last["folder"])
+    redact = values.get("redact") is not False
+    if redact:
+        from tortoise.redaction import has_redaction
+
+        has_redaction(text)  # unbalanced or nested brackets: refused here, before any work
     precision = values.get("precision")
     return Request(
         text=text,
@@ -148,7 +159,32 @@ def make_request(values: dict, last: dict | None = None) -> Request:
         precision=None if precision in (None, "", S.PRECISION_SETTINGS) else precision,
         regenerate=regenerate,
         folder=folder,
+        redact=redact,
     )
+
+
+def redaction_problem(text: str, redact: bool = True) -> tuple[str, bool] | None:
+    """Why the ``[bracketed]`` parts of ``text`` cannot be cut from the audio on this machine now, and whether
+    downloading the aligner would fix it; None when they can (or there is nothing to cut). Looks, loads nothing."""
+    import importlib.util
+
+    from tortoise.redaction import Wav2VecAligner, has_redaction
+
+    if not redact or not has_redaction(text):
+        return None
+    if importlib.util.find_spec("transformers") is None:
+        return S.REDACTION_NEEDS_TRANSFORMERS, False
+    if not Wav2VecAligner().cached():  # the aligner the pipeline makes (default model, Hugging Face cache)
+        return S.REDACTION_NEEDS_MODEL, True
+    return None
+
+
+def download_aligner() -> str:
+    """Fetch the redaction aligner's files into the Hugging Face cache (raises ``ModelNotFoundError`` on failure)."""
+    from tortoise.redaction import Wav2VecAligner
+
+    Wav2VecAligner().download()
+    return S.ALIGNER_DOWNLOADED
 
 
 def _seconds(path: Path) -> float:
@@ -182,6 +218,7 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
     status, result = DONE, None
     try:
         with engine.gpu(job):
+            tts.enable_redaction = req.redact  # one job on the device at a time: this job's choice
             result = generate_long(
                 tts,
                 req.text,
@@ -324,17 +361,25 @@ def stream(
     poll: float = 0.25,
 ) -> Iterator[dict]:
     """Run one generation for a browser tab, yielding display updates by name (status, combined, players, files,
-    timings, last). Library errors become ``gr.Error``; cancelling yields a final status."""
+    timings, last, and ``redaction``: (message, can download) when the text's [brackets] cannot be cut, before any
+    work). Library errors become ``gr.Error``; cancelling yields a final status."""
     import gradio as gr
 
     from tortoise.errors import TortoiseError
 
     job = engine.begin(session)  # first: a job submitted for this tab is consumed even when the request is bad
+    if job is None:
+        raise gr.Error(S.ALREADY_RUNNING)
     try:
         req = make_request(values, last)
+        problem = redaction_problem(req.text, req.redact)
     except TortoiseError as e:
         engine.end(session, job)
         raise gr.Error(str(e)) from e
+    if problem is not None:
+        engine.end(session, job)
+        yield {"status": f'<div class="tts-progress">{html.escape(S.NOT_STARTED)}</div>', "redaction": problem}
+        return
     box: dict = {}
 
     def work() -> None:
@@ -393,6 +438,9 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
     text = (values.get("text") or "").strip()
     if not text:
         raise InvalidInputError("type some text to speak first")
+    redact = values.get("redact") is not False
+    if problem := redaction_problem(text, redact):
+        raise TortoiseError(problem[0])
     if shutil.which("ffmpeg") is None:  # Gradio encodes streamed audio with the ffmpeg program
         raise TortoiseError(
             "listening while it is made needs FFmpeg: install it (sudo apt install ffmpeg, or conda install ffmpeg) "
@@ -402,5 +450,6 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
     voice = voice_spec(values.get("voices")) or "random"
     with engine.gpu():
         tts = engine.tts()
+        tts.enable_redaction = redact
         for chunk in tts.stream(text, voice, options, chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens):
             yield 24000, chunk.numpy()

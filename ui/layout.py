@@ -15,6 +15,8 @@ CSS = """
 .tts-stage { display: grid; grid-template-columns: 9em 1fr 3.5em; gap: 0.5em; align-items: center; }
 .tts-stage progress { width: 100%; height: 0.8em; }
 .tts-active span:first-child { font-weight: bold; }
+.tts-error { border: 1px solid #dc2626; border-left-width: 4px; border-radius: 4px; padding: 0.5em 0.75em;
+             background: #fef2f2; color: #7f1d1d; white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 
@@ -25,6 +27,7 @@ def generate_tab(gr, settings: Settings) -> dict:
     p = preset_values(settings.default_preset)
     c["banner"] = gr.Markdown(visible=False, elem_id="gen-missing")
     c["download"] = gr.Button(S.DOWNLOAD_MODELS, visible=False, variant="primary", elem_id="gen-download")
+    c["download_msg"] = gr.Markdown(elem_id="gen-download-msg")
     with gr.Row():
         with gr.Column(scale=3):
             c["text"] = gr.Textbox(label=S.TEXT, placeholder=S.TEXT_PLACEHOLDER, lines=6, elem_id="gen-text")
@@ -65,10 +68,16 @@ def generate_tab(gr, settings: Settings) -> dict:
                                          label=S.PRECISION, info=S.PRECISION_HELP)  # fmt: skip
             c["voicefixer"] = gr.Checkbox(label=S.VOICEFIXER, value=False)
             c["regenerate"] = gr.Textbox(label=S.REGENERATE, info=S.REGENERATE_HELP, elem_id="gen-regenerate")
+        c["redact"] = gr.Checkbox(label=S.REDACT, value=True, elem_id="gen-redact")
     with gr.Row():  # enabled by the page-load handler once the voices and saved settings are in place
         c["generate"] = gr.Button(S.GENERATE, variant="primary", elem_id="gen-go", interactive=False)
         c["stream"] = gr.Button(S.STREAM, elem_id="gen-stream", interactive=False)
         c["cancel"] = gr.Button(S.CANCEL, variant="stop", elem_id="gen-cancel")
+    with gr.Group(visible=False, elem_id="gen-redaction") as c["redaction"]:  # shown when [brackets] cannot be cut
+        c["redaction_msg"] = gr.Markdown(elem_id="gen-redaction-msg")
+        with gr.Row():
+            c["get_aligner"] = gr.Button(S.GET_ALIGNER, variant="primary", elem_id="gen-get-aligner")
+            c["speak_all"] = gr.Button(S.SPEAK_ALL, elem_id="gen-speak-all")
     c["live"] = gr.Audio(label=S.LIVE, streaming=True, autoplay=True, interactive=False, elem_id="gen-live")
     c["status"] = gr.HTML(label=S.STATUS, elem_id="gen-status")
     c["combined"] = gr.Audio(label=S.COMBINED, type="filepath", interactive=False, elem_id="gen-combined")
@@ -177,7 +186,7 @@ def settings_tab(gr, settings: Settings) -> dict:
             with gr.Row():
                 c["import_dir"] = gr.Textbox(label=S.IMPORT_FROM, scale=3)
                 c["import"] = gr.Button(S.IMPORT, scale=1)
-            c["models_msg"] = gr.Markdown()
+            c["models_msg"] = gr.Markdown(elem_id="set-models-msg")
     with gr.Accordion(S.DOCTOR, open=False):
         c["doctor"] = gr.Code(language=None, show_label=False, elem_id="set-doctor")
         c["run_doctor"] = gr.Button(S.RUN_DOCTOR, size="sm")

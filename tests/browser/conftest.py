@@ -109,8 +109,11 @@ class Server:
             "GRADIO_TEMP_DIR": str(home / "gradio"),
             "OMP_NUM_THREADS": "1",
             "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",  # downloads fail at once, saying why (and no test ever fetches a real model)
         }
         for key in ("TORTOISE_VOICES_DIR", "TORTOISE_MODELS_DIR", "TORTOISE_OUTPUT_DIR", "GRADIO_ANALYTICS_ENABLED"):
+            env.pop(key, None)
+        for key in ("HF_HOME", "HF_HUB_CACHE", "HF_ENDPOINT"):  # the Hugging Face cache: under XDG_CACHE_HOME
             env.pop(key, None)
         cmd = [sys.executable, str(ROOT / "launch.py"), "--no-browser", "--port", str(self.port)]
         cmd += ["--models-dir", str(models), "--device", "cpu"]
