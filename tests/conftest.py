@@ -25,6 +25,7 @@ def pytest_collection_modifyitems(config, items):
         if "cpu_generator" in item.keywords:
             item.add_marker(skip)
 
+
 # Property tests: in CI (CI=true) the same examples every run, so a red CI is a real regression, never a new random
 # draw; locally each run explores new examples and replays past failures from .hypothesis/. A failure found by
 # exploring becomes an explicit @example on its test. No deadlines anywhere (timing depends on the machine's load).

@@ -219,3 +219,102 @@ def test_allocator_settings_apply_on_glibc_and_memory_can_be_released(monkeypatc
     assert str(runtime.MMAP_THRESHOLD) in runtime.allocator_tunables()
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
     assert runtime.configure_allocator() is False  # the user's settings win
+
+
+class _FakeStream:
+    def __init__(self, device=None):
+        pass
+
+    def wait_stream(self, other):
+        pass
+
+
+class _FakeBackend:
+    """Stands for torch.cuda / torch.xpu in the graph-recording code: streams that do nothing."""
+
+    Stream = _FakeStream
+
+    @staticmethod
+    def current_stream(device=None):
+        return _FakeStream()
+
+    @staticmethod
+    def stream(s):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+class _ReplayingGraph:
+    """A graph class whose replay re-runs what was recorded (the function, on the same buffers)."""
+
+    recording = None
+
+    def capture_begin(self):
+        _ReplayingGraph.recording = self
+
+    def capture_end(self):
+        pass
+
+    def replay(self):
+        self.replays = getattr(self, "replays", 0) + 1
+        out = self.fn(*self.args)
+        self.target.copy_(out)
+
+
+def test_captured_call_replays_on_static_buffers_and_records_again_when_the_key_changes(monkeypatch):
+    monkeypatch.setattr(devices, "_backend", lambda kind: _FakeBackend)
+    calls = []
+
+    def fn(x, pos):
+        calls.append(1)
+        return x * 2 + pos
+
+    version = {"v": 0}
+    step = devices.CapturedCall(fn, torch.device("cpu"), _ReplayingGraph, key=lambda: version["v"], warmup=1)
+    real_capture = step._capture
+
+    def capture(args):
+        real_capture(args)
+        step.graph.fn, step.graph.args, step.graph.target = fn, step.inputs, step.output
+
+    step._capture = capture
+    a = step(torch.ones(2), torch.tensor([1.0]))
+    torch.testing.assert_close(a, torch.tensor([3.0, 3.0]))
+    b = step(torch.full((2,), 5.0), torch.tensor([2.0]))  # same shapes: the buffers take the new values
+    torch.testing.assert_close(b, torch.tensor([12.0, 12.0]))
+    assert step.captures == 1 and a is b  # the graph's own output buffer, overwritten by each call
+    step(torch.ones(3), torch.tensor([1.0]))  # another shape: recorded again
+    version["v"] = 1
+    step(torch.ones(3), torch.tensor([1.0]))  # the caches were reallocated: recorded again
+    assert step.captures == 3
+
+
+def test_capture_or_compile_falls_back_to_eager_once_when_recording_fails(monkeypatch):
+    monkeypatch.setattr(devices, "_backend", lambda kind: _FakeBackend)
+
+    class BrokenGraph(_ReplayingGraph):
+        def capture_begin(self):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    step = devices._CapturedOrEager(lambda x: x + 1, torch.device("cpu"), BrokenGraph)
+    with pytest.warns(UserWarning, match="running it eagerly"):
+        torch.testing.assert_close(step(torch.zeros(2)), torch.ones(2))
+    torch.testing.assert_close(step(torch.ones(2)), torch.full((2,), 2.0))  # eager from then on, no new warning
+
+
+def test_graph_class_is_none_off_gpus_and_compile_is_used_there():
+    assert devices.graph_class(torch.device("cpu")) is None
+    fn = devices.capture_or_compile(lambda x: x, torch.device("cpu"))
+    assert not isinstance(fn, devices.CapturedCall)
+
+
+def test_float32_means_no_tf32_on_nvidia():
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        devices.set_float32_math(torch.device("cuda"), torch.float32)
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        devices.set_float32_math(torch.device("cuda"), torch.bfloat16)
+        assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
