@@ -88,4 +88,6 @@ def test_when_every_candidate_is_returned_they_are_ranked_best_first(tts_factory
     every = tts.tts("Rank them all.", "train_grace", replace(options, candidates=3))
     assert every.scores == one.scores and len(set(every.scores)) == 3  # CLVP ran, as for k < N
     assert every.chosen == sorted(range(3), key=lambda i: -every.scores[i])
-    torch.testing.assert_close(every.audio[0], one.audio[0])  # -o and combined.wav take the best one
+    # -o and combined.wav take the best one. Not bit-exact: with k = 3 the GPT latents of the 3 candidates are one
+    # batched product, which rounds differently from one row (1.7e-5 measured on one CPU; 1e-3 leaves room for others)
+    torch.testing.assert_close(every.audio[0], one.audio[0], atol=1e-3, rtol=0)

@@ -71,7 +71,7 @@ def _tts(folders: tuple[Path, Path], tmp_path: Path, batch_size: int):
     from tortoise.voices import VoiceLibrary
 
     models, voices = folders
-    return TextToSpeech(
+    tts = TextToSpeech(
         models_dir=models,
         device="cpu",
         batch_size=batch_size,
@@ -79,6 +79,8 @@ def _tts(folders: tuple[Path, Path], tmp_path: Path, batch_size: int):
         latent_cache=LatentCache(tmp_path / "latent-cache"),
         enable_redaction=False,
     )
+    tts.draws = "batch"  # the original's draws: one generator stream per AR batch, re-seeded as the fixture says
+    return tts
 
 
 def _case(fixture: dict, name: str) -> dict:
