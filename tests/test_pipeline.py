@@ -249,6 +249,15 @@ def test_has_cached_latents(tts_factory):
     assert tts.has_cached_latents("train_grace")
 
 
+def test_latents_cached_under_an_older_recipe_are_not_reused(tts_factory, monkeypatch):
+    from tortoise import conditioning
+
+    tts = tts_factory()
+    tts.voice_latents("train_grace")
+    monkeypatch.setattr(conditioning, "LATENT_RECIPE", conditioning.LATENT_RECIPE + 1)
+    assert not tts.has_cached_latents("train_grace")  # a changed window rule is a new entry, never the old latent
+
+
 def test_candidate_estimate_covers_the_cache_a_generation_allocates_and_follows_the_text():
     from tests.test_gpt import TINY
     from tortoise.api import candidate_bytes

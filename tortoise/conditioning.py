@@ -121,9 +121,14 @@ def write_latents_file(path: Path, latents: Latents) -> Path:
     return atomic_write(path, lambda tmp: torch.save((latents.ar.cpu(), latents.diffusion.cpu()), tmp))
 
 
+# How a latent is computed from the clips: bumped when that changes, so entries made the old way are not reused.
+# 2: the AR/CVVP conditioning is the fixed middle 6 s of a long clip (audio.conditioning_window), was a random window.
+LATENT_RECIPE = 2
+
+
 def cache_key(voice: Voice, model_identity: str) -> str:
-    """Changes when any clip's content or the models (files, configs) change."""
-    h = hashlib.sha256(model_identity.encode())
+    """Changes when any clip's content, the models (files, configs, precision) or :data:`LATENT_RECIPE` change."""
+    h = hashlib.sha256(f"recipe {LATENT_RECIPE}\n{model_identity}".encode())
     for clip in voice.clips:
         h.update(clip.name.encode())
         h.update(sha256_file(clip).encode())

@@ -141,7 +141,8 @@ class HifiganDecoder(nn.Module):
 
         Parameters
         ----------
-        latents : (B, S, in_channels) AR latents (``return_latent=True`` pass, trimmed as usual).
+        latents : (B, S, in_channels) AR latents (the ``return_latent=True`` pass over the codes up to the stop code,
+            untrimmed, as the original's ``api_fast``).
         cond_latent : (B, cond_channels) AR conditioning (voice) latent.
 
         Returns
