@@ -284,7 +284,7 @@ def _place_output(result, output: Path, candidates: int, segment_file) -> Path:
 def _doctor(args: argparse.Namespace) -> int:
     from . import doctor
 
-    report = doctor.run(args.device, smoke=not args.no_smoke_test)
+    report = doctor.run(args.device, smoke=not args.no_smoke_test, deep=args.deep)
     print(report.text())
     return EXIT_ERROR if report.problems else EXIT_OK
 
@@ -341,6 +341,12 @@ def _command_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="show devices, PyTorch build and why a GPU is or is not used")
     p.add_argument("--device", help="device to check (default: the best available)")
     p.add_argument("--no-smoke-test", action="store_true", help="do not run the tiny model on the device")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="also run a short generation with tiny random models on the "
+        "device and name every operation that falls back to the CPU (PYTORCH_DEBUG_XPU_FALLBACK)",
+    )
     p.set_defaults(func=_doctor)
 
     voices = sub.add_parser("voices", help="list voices, or prepare a new voice from recordings")

@@ -7,10 +7,11 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
-from . import devices
+from . import devices, doctor_deep, hardware
 from .models.prepacked import packing_works
 
 
@@ -34,14 +35,19 @@ def _gib(n: int | None) -> str:
     return "unknown" if n is None else f"{n / 1024**3:.1f} GiB"
 
 
-def _build_info() -> str:
-    parts = [f"torch {torch.__version__}"]
-    if torch.version.cuda:
-        parts.append(f"CUDA {torch.version.cuda}")
+def _built_for() -> set[str]:
+    """The GPU backends this PyTorch was compiled with ("cuda", "xpu")."""
     xpu = getattr(torch, "xpu", None)
-    if xpu is not None and xpu._is_compiled():
+    return {kind for kind, ok in (("cuda", torch.version.cuda), ("xpu", xpu is not None and xpu._is_compiled())) if ok}
+
+
+def _build_info(built_for: set[str]) -> str:
+    parts = [f"torch {torch.__version__}"]
+    if "cuda" in built_for:
+        parts.append(f"CUDA {torch.version.cuda}")
+    if "xpu" in built_for:
         parts.append("XPU (Intel GPU) support")
-    if not torch.version.cuda and not (xpu is not None and xpu._is_compiled()):
+    if not built_for:
         parts.append("CPU-only build")
     return ", ".join(parts)
 
@@ -64,13 +70,21 @@ def smoke_test(device: torch.device, dtype: torch.dtype) -> float:
     return elapsed
 
 
-def run(preference: str | None = None, *, smoke: bool = True) -> DoctorReport:
+def run(
+    preference: str | None = None, *, smoke: bool = True, deep: bool = False, sysfs_drm: Path | None = None
+) -> DoctorReport:
+    """The report; ``deep`` adds a tiny-model generation on the device (:mod:`tortoise.doctor_deep`)."""
     r = DoctorReport()
     r.add("python", f"{sys.version.split()[0]} ({sys.executable})")
     r.add("platform", f"{platform.system()} {platform.release()} {platform.machine()}")
     if "microsoft" in platform.release().lower():
         r.add("wsl2", "yes (Intel GPUs need the Windows driver; free memory cannot be queried on XPU)")
-    r.add("pytorch build", _build_info())
+    built_for = _built_for()
+    r.add("pytorch build", _build_info(built_for))
+    gpus = hardware.render_gpus(sysfs_drm)
+    if gpus:
+        r.add("gpus (kernel)", ", ".join(f"{g.vendor} {g.pci_id} ({g.node})" for g in gpus))
+    r.problems.extend(hardware.build_mismatches(gpus, built_for))
     if os.environ.get("CONDA_PREFIX"):
         r.add("conda env", os.environ["CONDA_PREFIX"])
     for kind in devices.ORDER[:-1]:
@@ -86,6 +100,9 @@ def run(preference: str | None = None, *, smoke: bool = True) -> DoctorReport:
     caps = devices.capabilities(device)
     r.add("chosen device", f"{device} ({caps.name})")
     r.add("memory", f"total {_gib(caps.total_memory)}, free {_gib(caps.free_memory)}")
+    if device.type != "cpu" and caps.free_memory is None:
+        assumed = "the total minus the loaded models" if caps.total_memory else "a batch of 4 candidates"
+        r.add("memory note", f"the driver cannot report free memory (integrated GPU or WSL2): batches assume {assumed}")
     precisions = ["fp32"] + [p for p, ok in (("bf16", caps.bf16), ("fp16", caps.fp16)) if ok]
     r.add("precisions", f"{', '.join(precisions)} (default fp32; others opt-in with --precision)")
     if not caps.fp64:
@@ -110,4 +127,8 @@ def run(preference: str | None = None, *, smoke: bool = True) -> DoctorReport:
             r.add("smoke test", f"ok ({ms:.1f} ms for a tiny attention block on {device})")
         except Exception as e:
             r.problems.append(f"the smoke test failed on {device}: {e}")
+    if deep:
+        result = doctor_deep.run(str(device))
+        r.add("deep check", result.summary())
+        r.problems.extend(result.problems())
     return r
