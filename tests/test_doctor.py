@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tortoise import doctor, doctor_deep, hardware
+from tortoise import devices, doctor, doctor_deep, hardware
 
 
 def _fake_sysfs(root, *nodes: tuple[str, str]):
@@ -49,7 +49,7 @@ def test_no_advice_when_the_build_matches_or_the_gpu_needs_no_backend(tmp_path):
 
 
 def test_doctor_reports_the_gpus_and_the_mismatch(tmp_path, monkeypatch):
-    monkeypatch.setattr(doctor, "_built_for", lambda: set())  # a CPU-only wheel
+    monkeypatch.setattr(devices, "built_backends", lambda: set())  # a CPU-only wheel
     report = doctor.run("cpu", smoke=False, sysfs_drm=_fake_sysfs(tmp_path, ("0x8086", "0x7d55")))
     assert "intel 8086:7d55 (renderD128)" in report.text()
     assert any("install/install.sh --device xpu" in p for p in report.problems)

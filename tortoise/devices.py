@@ -512,3 +512,14 @@ def prepack_for_cpu(module: nn.Module, caps: Capabilities, *, packer=None) -> in
 
 def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
+
+
+# PCI vendor of the GPUs each GPU backend drives (doctor compares them with the GPUs the kernel lists)
+PCI_VENDOR_BACKENDS = {"intel": "xpu", "nvidia": "cuda"}
+
+
+def built_backends() -> set[str]:
+    """The GPU backends this PyTorch build was compiled with ("cuda", "xpu"), whether or not a GPU is present."""
+    xpu = _backend("xpu")
+    compiled = {"cuda": torch.version.cuda is not None, "xpu": xpu is not None and xpu._is_compiled()}
+    return {kind for kind, ok in compiled.items() if ok}

@@ -35,15 +35,9 @@ def _gib(n: int | None) -> str:
     return "unknown" if n is None else f"{n / 1024**3:.1f} GiB"
 
 
-def _built_for() -> set[str]:
-    """The GPU backends this PyTorch was compiled with ("cuda", "xpu")."""
-    xpu = getattr(torch, "xpu", None)
-    return {kind for kind, ok in (("cuda", torch.version.cuda), ("xpu", xpu is not None and xpu._is_compiled())) if ok}
-
-
 def _build_info(built_for: set[str]) -> str:
     parts = [f"torch {torch.__version__}"]
-    if "cuda" in built_for:
+    if torch.version.cuda:
         parts.append(f"CUDA {torch.version.cuda}")
     if "xpu" in built_for:
         parts.append("XPU (Intel GPU) support")
@@ -79,7 +73,7 @@ def run(
     r.add("platform", f"{platform.system()} {platform.release()} {platform.machine()}")
     if "microsoft" in platform.release().lower():
         r.add("wsl2", "yes (Intel GPUs need the Windows driver; free memory cannot be queried on XPU)")
-    built_for = _built_for()
+    built_for = devices.built_backends()
     r.add("pytorch build", _build_info(built_for))
     gpus = hardware.render_gpus(sysfs_drm)
     if gpus:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .devices import PCI_VENDOR_BACKENDS
+
 SYSFS_DRM = Path("/sys/class/drm")
 WSL_GPU = Path("/dev/dxg")  # WSL2 passes Windows' GPUs through here; their vendor is not visible from Linux
 VENDORS = {"0x8086": "intel", "0x10de": "nvidia", "0x1002": "amd"}
-BACKEND_OF_VENDOR = {"intel": "xpu", "nvidia": "cuda"}  # the PyTorch backend each vendor's GPUs need
 NAMES = {"intel": "Intel", "nvidia": "NVIDIA", "amd": "AMD"}
 
 
@@ -41,11 +42,11 @@ def render_gpus(sysfs_drm: Path | None = None) -> list[Gpu]:
 def build_mismatches(gpus: list[Gpu], built_for: set[str]) -> list[str]:
     """Advice for each vendor whose GPU is present while the PyTorch build lacks its backend.
 
-    ``built_for``: the backends this PyTorch was compiled with ("cuda", "xpu").
+    ``built_for``: the backends this PyTorch was compiled with (:func:`tortoise.devices.built_backends`).
     """
     advice = []
     for vendor in sorted({g.vendor for g in gpus}):
-        backend = BACKEND_OF_VENDOR.get(vendor)
+        backend = PCI_VENDOR_BACKENDS.get(vendor)
         if backend is None or backend in built_for:
             continue
         ids = ", ".join(g.pci_id for g in gpus if g.vendor == vendor)
