@@ -65,14 +65,6 @@ def test_reduced_precision_is_opt_in_with_fallbacks():
         devices.resolve_precision("int4", CPU)
 
 
-def test_autocast_is_a_no_op_for_fp32_and_real_for_bf16_on_cpu():
-    x = torch.randn(4, 4)
-    with devices.autocast(torch.device("cpu"), torch.float32):
-        assert (x @ x).dtype == torch.float32
-    with devices.autocast(torch.device("cpu"), torch.bfloat16):
-        assert (x @ x).dtype == torch.bfloat16
-
-
 def test_batch_size_uses_free_memory_when_known():
     per = 512 * 1024**2  # free memory is measured with the models already resident: 10 GiB x 0.8 -> 16 x 0.5 GiB
     assert devices.auto_batch_size(RTX_3060, bytes_per_candidate=per, resident_bytes=4 * GiB) == 16

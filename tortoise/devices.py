@@ -194,17 +194,6 @@ def resolve_precision(precision: str, caps: Capabilities) -> torch.dtype:
     return fallback
 
 
-def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-    """The one autocast call site: mixed precision for reduced dtypes, nothing for float32."""
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    try:
-        return torch.autocast(device_type=device.type, dtype=dtype)
-    except (RuntimeError, ValueError) as e:
-        warnings.warn(f"autocast {dtype} is not available on {device.type} ({e}); running in float32", stacklevel=2)
-        return contextlib.nullcontext()
-
-
 _OOM_MARKERS = ("out of memory", "out_of_device_memory", "out_of_host_memory", "mps backend out of memory")
 
 
