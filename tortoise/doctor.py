@@ -35,15 +35,7 @@ def _gib(n: int | None) -> str:
 
 
 def _build_info() -> str:
-    parts = [f"torch {torch.__version__}"]
-    if torch.version.cuda:
-        parts.append(f"CUDA {torch.version.cuda}")
-    xpu = getattr(torch, "xpu", None)
-    if xpu is not None and xpu._is_compiled():
-        parts.append("XPU (Intel GPU) support")
-    if not torch.version.cuda and not (xpu is not None and xpu._is_compiled()):
-        parts.append("CPU-only build")
-    return ", ".join(parts)
+    return ", ".join([f"torch {torch.__version__}", *(devices.build_support() or ["CPU-only build"])])
 
 
 def smoke_test(device: torch.device, dtype: torch.dtype) -> float:
