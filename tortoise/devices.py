@@ -139,46 +139,22 @@ def _system_memory(available: bool = False) -> int | None:
     return None
 
 
-KINDS = {  # best first: the order `pick` tries them in
+# fmt: off
+KINDS: dict[str, DeviceKind] = {  # best first: the order `pick` tries them in
     kind.name: kind
     for kind in (
-        DeviceKind(
-            "cuda",
-            module="cuda",
-            indexed=True,
-            advice=_cuda_advice,
-            capabilities=_cuda_capabilities,
-            build=lambda: f"CUDA {torch.version.cuda}" if torch.version.cuda else None,
-            graph="CUDAGraph",
-        ),
-        DeviceKind(
-            "xpu",
-            module="xpu",
-            indexed=True,
-            advice=_xpu_advice,
-            capabilities=_xpu_capabilities,
-            build=lambda: "XPU (Intel GPU) support" if _xpu_built() else None,
-            graph="XPUGraph",
-            graph_since="torch >= 2.10",
-        ),
-        DeviceKind(
-            "mps",
-            module="mps",
-            indexed=False,
-            advice=lambda: "Apple's Metal backend is only available on Apple-silicon Macs with macOS 12.3+",
-            capabilities=_mps_capabilities,
-            probe=_mps_available,
-        ),
-        DeviceKind(
-            "cpu",
-            module=None,
-            indexed=False,
-            advice=lambda: "the CPU is always available",
-            capabilities=_cpu_capabilities,
-            probe=lambda: True,
-        ),
+        DeviceKind("cuda", "cuda", indexed=True, advice=_cuda_advice, capabilities=_cuda_capabilities,
+                   build=lambda: f"CUDA {torch.version.cuda}" if torch.version.cuda else None, graph="CUDAGraph"),
+        DeviceKind("xpu", "xpu", indexed=True, advice=_xpu_advice, capabilities=_xpu_capabilities,
+                   build=lambda: "XPU (Intel GPU) support" if _xpu_built() else None, graph="XPUGraph",
+                   graph_since="torch >= 2.10"),
+        DeviceKind("mps", "mps", indexed=False, capabilities=_mps_capabilities, probe=_mps_available,
+                   advice=lambda: "Apple's Metal backend is only available on Apple-silicon Macs with macOS 12.3+"),
+        DeviceKind("cpu", None, indexed=False, advice=lambda: "the CPU is always available",
+                   capabilities=_cpu_capabilities, probe=lambda: True),
     )
 }
+# fmt: on
 ORDER = tuple(KINDS)  # the device types, best first
 
 
