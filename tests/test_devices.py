@@ -37,6 +37,40 @@ def test_explicit_unavailable_device_says_why(kind):
         devices.pick(kind)
 
 
+def test_a_device_kind_is_one_entry(monkeypatch):
+    """A device type unknown to the package (here a stand-in backend under MTIA's device name) needs only its entry."""
+    state = {"up": True}
+
+    class Backend:  # stands for a torch.<backend> module
+        is_available = staticmethod(lambda: state["up"])
+        device_count = staticmethod(lambda: 2)
+        memory_allocated = staticmethod(lambda device: 1234)
+        Graph = object
+
+    caps = Capabilities("mtia", "Stand-in GPU", 8 * GiB, 6 * GiB, bf16=True, fp16=True)
+    entry = devices.DeviceKind(
+        "mtia", module="stand_in", indexed=True, advice=lambda: "plug it in", capabilities=lambda d: caps, graph="Graph"
+    )
+    monkeypatch.setattr(torch, "stand_in", Backend, raising=False)
+    monkeypatch.setattr(devices, "KINDS", {"mtia": entry, **devices.KINDS})
+    if getattr(torch, "accelerator", None) is not None:  # a real GPU here would be picked first
+        monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
+    assert devices.pick() == torch.device("mtia", 0)
+    found = devices.available()
+    assert found[:2] == [torch.device("mtia", 0), torch.device("mtia", 1)] and found[-1] == torch.device("cpu")
+    assert devices.pick("mtia:1") == torch.device("mtia", 1)
+    with pytest.raises(DeviceError, match="does not exist: 2 mtia device"):
+        devices.pick("mtia:2")
+    assert devices.capabilities(torch.device("mtia", 1)) is caps
+    assert devices.allocated_memory(torch.device("mtia", 0)) == 1234
+    assert devices.peak_memory(torch.device("mtia", 0)) is None  # the backend keeps no peak: not measured
+    assert devices.graph_class(torch.device("mtia", 0)) is object
+    state["up"] = False
+    assert devices.pick().type != "mtia" and devices.graph_class(torch.device("mtia", 0)) is None
+    with pytest.raises(DeviceError, match="not available: plug it in"):
+        devices.pick("mtia")
+
+
 def test_unknown_device_name():
     with pytest.raises(DeviceError, match="unknown device"):
         devices.pick("tpu-9000")
@@ -63,14 +97,6 @@ def test_reduced_precision_is_opt_in_with_fallbacks():
         assert devices.resolve_precision("fp16", CPU) == torch.float32
     with pytest.raises(DeviceError, match="unknown precision"):
         devices.resolve_precision("int4", CPU)
-
-
-def test_autocast_is_a_no_op_for_fp32_and_real_for_bf16_on_cpu():
-    x = torch.randn(4, 4)
-    with devices.autocast(torch.device("cpu"), torch.float32):
-        assert (x @ x).dtype == torch.float32
-    with devices.autocast(torch.device("cpu"), torch.bfloat16):
-        assert (x @ x).dtype == torch.bfloat16
 
 
 def test_batch_size_uses_free_memory_when_known():

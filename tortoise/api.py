@@ -1,9 +1,10 @@
 """``TextToSpeech``: the TorToiSe pipeline, from text and a voice to 24 kHz speech.
 
-Stages (REFERENCE.md §1): conditioning latents -> autoregressive candidates (static KV cache, batched) -> CLVP
+Stages: conditioning latents -> autoregressive candidates (static KV cache, batched) -> CLVP
 (+ CVVP) ranking -> GPT latents of the best candidates -> diffusion decoder -> vocoder. Every stage is timed and
 reported through an optional ``progress(stage, fraction)`` callback. Models are loaded lazily, on first use, from the
-models folder; nothing is downloaded or loaded when this module is imported or the object is made.
+models folder; nothing is downloaded or loaded when this module is imported or the object is made. The stages are
+those of ``tortoise/api.py::TextToSpeech.tts`` in tortoise-tts 3.0.0.
 """
 
 from __future__ import annotations

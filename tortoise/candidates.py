@@ -1,10 +1,12 @@
-"""Post-processing of sampled mel-code candidates: fixing, ranking, choosing, trimming (REFERENCE.md §1.6, §1.7).
+"""Post-processing of sampled mel-code candidates: fixing, ranking, choosing, trimming.
 
 The diffusion decoder was trained on codes of padded audio, which end in a run of the "calm" (silence) code 83 and
 the tail 45, 45, 248; the AR model instead emits a stop code. ``fix_autoregressive_output`` rewrites the codes the
 way the original does, and ``calm_cutoff`` / ``trim_latents`` drop the latents after the 9th consecutive calm code.
 The original's fast mode (``api_fast``) does neither: it decodes the raw codes up to the stop code
 (``speech_length``). ``score_candidates`` is the original's CLVP (+ CVVP) ranking and ``select_best`` its ``topk``.
+The original here is tortoise-tts 3.0.0's ``tortoise/api.py``: ``fix_autoregressive_output``, and
+``TextToSpeech.tts`` for the ranking, choice and trimming.
 """
 
 from __future__ import annotations

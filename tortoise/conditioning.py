@@ -2,8 +2,9 @@
 
 The AR latent (1, C_ar) comes from 6 s windows of each 22.05 kHz clip through the AR model's conditioning encoder,
 the diffusion latent (1, 2 C_diff) from each clip's first 4.27 s at 24 kHz through the diffusion decoder's
-contextual embedder, both averaged over clips (REFERENCE.md §1.4). Latents are cached per voice, keyed by the clips'
-contents and the models' identity, in a cache folder: never in the user's voice folder.
+contextual embedder, both averaged over clips (``tortoise/api.py::TextToSpeech.get_conditioning_latents`` of
+tortoise-tts 3.0.0). Latents are cached per voice, keyed by the clips' contents and the models' identity, in a cache
+folder: never in the user's voice folder.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 No other module calls ``torch.cuda``, ``torch.xpu``, ``torch.backends.mps`` or imports Intel's extension. Everything
 that depends on a backend goes through a :class:`Capabilities` record, which tests can build by hand (the logic
-that uses it — dtype policy, batch sizing, offload — is then tested without any GPU).
+that uses it — dtype policy, batch sizing, offload — is then tested without any GPU). What choosing and measuring a
+device needs to know about its type (backend module, numbered or not, availability, advice, capabilities, graph
+class) is one :class:`DeviceKind` entry in :data:`KINDS`: adding a device type is adding an entry. Tunings for one
+type (TF32 on CUDA, Intel's extension, CPU weight packing) test the type where they apply.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import importlib
 import os
 import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,97 +26,8 @@ from torch import nn
 from . import runtime
 from .errors import DeviceError
 
-ORDER = ("cuda", "xpu", "mps", "cpu")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def _backend(kind: str):
-    """The torch backend module for a device type, or None when this torch build lacks it."""
-    if kind == "cuda":
-        return torch.cuda
-    if kind == "xpu":
-        return getattr(torch, "xpu", None)
-    if kind == "mps":
-        return getattr(torch, "mps", None)
-    return None
-
-
-def is_available(kind: str) -> bool:
-    if kind == "cpu":
-        return True
-    if kind == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return bool(mps is not None and mps.is_available())
-    backend = _backend(kind)
-    try:
-        return bool(backend is not None and backend.is_available())
-    except Exception:  # a broken driver stack raises instead of answering
-        return False
-
-
-def available() -> list[torch.device]:
-    """Every usable device, best first (cuda, xpu, mps, cpu)."""
-    out = []
-    for kind in ORDER:
-        if is_available(kind):
-            count = _backend(kind).device_count() if kind in ("cuda", "xpu") else 1
-            out.extend(torch.device(kind, i) if kind in ("cuda", "xpu") else torch.device(kind) for i in range(count))
-    return out
-
-
-def pick(preference: str | torch.device | None = None) -> torch.device:
-    """The device to run on: an explicit choice ("xpu", "cuda:1", "cpu", ...) or the best available.
-
-    Raises ``DeviceError`` (with the reason and what to do) when an explicit choice is not usable.
-    """
-    if preference not in (None, "", "auto"):
-        try:
-            device = torch.device(preference)
-        except RuntimeError as e:
-            raise DeviceError(f"unknown device {preference!r}; use one of auto, {', '.join(ORDER)}") from e
-        if not is_available(device.type):
-            raise DeviceError(f"device {preference!r} is not available: {why_unavailable(device.type)}")
-        if device.index is not None and device.type in ("cuda", "xpu"):
-            count = _backend(device.type).device_count()
-            if device.index >= count:
-                raise DeviceError(f"device {preference!r} does not exist: {count} {device.type} device(s) found")
-        return device
-    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
-    if accelerator is not None and accelerator.is_available():
-        current = accelerator.current_accelerator()
-        if current is not None and current.type in ORDER:
-            return torch.device(current.type, 0) if current.type in ("cuda", "xpu") else torch.device(current.type)
-    for kind in ORDER:
-        if is_available(kind):
-            return torch.device(kind, 0) if kind in ("cuda", "xpu") else torch.device(kind)
-    return torch.device("cpu")
-
-
-def why_unavailable(kind: str) -> str:
-    """A sentence on why a backend is not usable, with what to do about it."""
-    if kind == "xpu":
-        if _backend("xpu") is None:
-            return "this PyTorch build has no XPU support; install the XPU wheels (see `tortoise-tts doctor`)"
-        if not torch.xpu._is_compiled():
-            return (
-                f"this PyTorch build ({torch.__version__}) was not built for Intel GPUs; reinstall with "
-                "`install/install.sh --device xpu` (PyTorch's xpu wheel index)"
-            )
-        return (
-            "PyTorch has XPU support but sees no Intel GPU: check the GPU driver (intel-opencl-icd, level-zero), "
-            "that your user is in the 'render' group, and inside conda that the env's libstdc++ is new enough "
-            "(`conda install -c conda-forge libstdcxx-ng`); `SYCL_UR_TRACE=1 tortoise-tts doctor` shows details"
-        )
-    if kind == "cuda":
-        if torch.version.cuda is None:
-            return (
-                "this PyTorch build has no CUDA support; install the CUDA wheels (`install/install.sh --device cuda`)"
-            )
-        return "PyTorch has CUDA support but finds no NVIDIA GPU: check the driver with `nvidia-smi`"
-    if kind == "mps":
-        return "Apple's Metal backend is only available on Apple-silicon Macs with macOS 12.3+"
-    return "unknown device type"
 
 
 @dataclass(frozen=True)
@@ -129,30 +43,82 @@ class Capabilities:
     fp64: bool = True
 
 
-def capabilities(device: torch.device) -> Capabilities:
-    kind = device.type
-    if kind == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        free, total = torch.cuda.mem_get_info(device)
-        return Capabilities(kind, props.name, total, free, torch.cuda.is_bf16_supported(), True, True)
-    if kind == "xpu":
-        props = torch.xpu.get_device_properties(device)
-        total = int(getattr(props, "total_memory", 0)) or None
-        free = None
-        with contextlib.suppress(Exception):  # not supported on every driver (e.g. WSL2)
-            free = int(torch.xpu.mem_get_info(device)[0])
-        return Capabilities(
-            kind,
-            props.name,
-            total,
-            free,
-            bf16=bool(getattr(props, "has_bfloat16_conversions", True)),
-            fp16=bool(getattr(props, "has_fp16", True)),
-            fp64=bool(getattr(props, "has_fp64", False)),
+@dataclass(frozen=True)
+class DeviceKind:
+    """One device type: what picking, describing and measuring such a device needs (an entry of :data:`KINDS`)."""
+
+    name: str  # the torch.device type
+    module: str | None  # the backend module's attribute on ``torch`` (torch.cuda, ...); None for the CPU
+    indexed: bool  # numbered devices ("cuda:1"), each with its own allocator statistics
+    advice: Callable[[], str]  # why it is not usable, with what to do about it
+    capabilities: Callable[[torch.device], Capabilities]  # properties and memory probe
+    probe: Callable[[], bool] | None = None  # whether it is usable; None: ask the backend module's is_available()
+    build: Callable[[], str | None] = lambda: None  # this PyTorch build's support for it, for `tortoise-tts doctor`
+    graph: str | None = None  # the backend's graph-capture class
+    graph_since: str | None = None  # the torch that added it, where older builds lack it
+    pci_vendor: str | None = None  # the vendor of the GPUs it drives, as `tortoise.hardware` names them
+
+
+def _xpu_built() -> bool:
+    xpu = getattr(torch, "xpu", None)
+    return xpu is not None and xpu._is_compiled()
+
+
+def _xpu_advice() -> str:
+    if getattr(torch, "xpu", None) is None:
+        return "this PyTorch build has no XPU support; install the XPU wheels (see `tortoise-tts doctor`)"
+    if not _xpu_built():
+        return (
+            f"this PyTorch build ({torch.__version__}) was not built for Intel GPUs; reinstall with "
+            "`install/install.sh --device xpu` (PyTorch's xpu wheel index)"
         )
-    if kind == "mps":
-        total = int(torch.mps.recommended_max_memory()) if hasattr(torch.mps, "recommended_max_memory") else None
-        return Capabilities(kind, "Apple GPU (MPS)", total, None, bf16=False, fp16=True, fp64=False)
+    return (
+        "PyTorch has XPU support but sees no Intel GPU: check the GPU driver (intel-opencl-icd, level-zero), "
+        "that your user is in the 'render' group, and inside conda that the env's libstdc++ is new enough "
+        "(`conda install -c conda-forge libstdcxx-ng`); `SYCL_UR_TRACE=1 tortoise-tts doctor` shows details"
+    )
+
+
+def _cuda_advice() -> str:
+    if torch.version.cuda is None:
+        return "this PyTorch build has no CUDA support; install the CUDA wheels (`install/install.sh --device cuda`)"
+    return "PyTorch has CUDA support but finds no NVIDIA GPU: check the driver with `nvidia-smi`"
+
+
+def _cuda_capabilities(device: torch.device) -> Capabilities:
+    props = torch.cuda.get_device_properties(device)
+    free, total = torch.cuda.mem_get_info(device)
+    return Capabilities("cuda", props.name, total, free, torch.cuda.is_bf16_supported(), True, True)
+
+
+def _xpu_capabilities(device: torch.device) -> Capabilities:
+    props = torch.xpu.get_device_properties(device)
+    total = int(getattr(props, "total_memory", 0)) or None
+    free = None
+    with contextlib.suppress(Exception):  # not supported on every driver (e.g. WSL2)
+        free = int(torch.xpu.mem_get_info(device)[0])
+    return Capabilities(
+        "xpu",
+        props.name,
+        total,
+        free,
+        bf16=bool(getattr(props, "has_bfloat16_conversions", True)),
+        fp16=bool(getattr(props, "has_fp16", True)),
+        fp64=bool(getattr(props, "has_fp64", False)),
+    )
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def _mps_capabilities(device: torch.device) -> Capabilities:
+    total = int(torch.mps.recommended_max_memory()) if hasattr(torch.mps, "recommended_max_memory") else None
+    return Capabilities("mps", "Apple GPU (MPS)", total, None, bf16=False, fp16=True, fp64=False)
+
+
+def _cpu_capabilities(device: torch.device) -> Capabilities:
     return Capabilities("cpu", _cpu_name(), _system_memory(), _system_memory(available=True), bf16=True, fp16=False)
 
 
@@ -174,6 +140,112 @@ def _system_memory(available: bool = False) -> int | None:
     return None
 
 
+# fmt: off
+KINDS: dict[str, DeviceKind] = {  # best first: the order `pick` tries them in
+    kind.name: kind
+    for kind in (
+        DeviceKind("cuda", "cuda", indexed=True, advice=_cuda_advice, capabilities=_cuda_capabilities,
+                   build=lambda: f"CUDA {torch.version.cuda}" if torch.version.cuda else None, graph="CUDAGraph",
+                   pci_vendor="nvidia"),
+        DeviceKind("xpu", "xpu", indexed=True, advice=_xpu_advice, capabilities=_xpu_capabilities,
+                   build=lambda: "XPU (Intel GPU) support" if _xpu_built() else None, graph="XPUGraph",
+                   graph_since="torch >= 2.10", pci_vendor="intel"),
+        DeviceKind("mps", "mps", indexed=False, capabilities=_mps_capabilities, probe=_mps_available,
+                   advice=lambda: "Apple's Metal backend is only available on Apple-silicon Macs with macOS 12.3+"),
+        DeviceKind("cpu", None, indexed=False, advice=lambda: "the CPU is always available",
+                   capabilities=_cpu_capabilities, probe=lambda: True),
+    )
+}
+# fmt: on
+ORDER = tuple(KINDS)  # the device types, best first
+
+
+def _backend(kind: str):
+    """The torch backend module for a device type, or None when this torch build lacks it (and for the CPU)."""
+    entry = KINDS.get(kind)
+    return getattr(torch, entry.module, None) if entry is not None and entry.module else None
+
+
+def _first(kind: str) -> torch.device:
+    return torch.device(kind, 0) if KINDS[kind].indexed else torch.device(kind)
+
+
+def is_available(kind: str) -> bool:
+    entry = KINDS.get(kind)
+    if entry is None:
+        return False
+    try:
+        if entry.probe is not None:
+            return bool(entry.probe())
+        backend = _backend(kind)
+        return bool(backend is not None and backend.is_available())
+    except Exception:  # a broken driver stack raises instead of answering
+        return False
+
+
+def available() -> list[torch.device]:
+    """Every usable device, best first (cuda, xpu, mps, cpu)."""
+    out = []
+    for kind, entry in KINDS.items():
+        if is_available(kind):
+            count = _backend(kind).device_count() if entry.indexed else 1
+            out.extend(torch.device(kind, i) if entry.indexed else torch.device(kind) for i in range(count))
+    return out
+
+
+def pick(preference: str | torch.device | None = None) -> torch.device:
+    """The device to run on: an explicit choice ("xpu", "cuda:1", "cpu", ...) or the best available.
+
+    Raises ``DeviceError`` (with the reason and what to do) when an explicit choice is not usable.
+    """
+    if preference not in (None, "", "auto"):
+        try:
+            device = torch.device(preference)
+        except RuntimeError as e:
+            raise DeviceError(f"unknown device {preference!r}; use one of auto, {', '.join(KINDS)}") from e
+        if not is_available(device.type):
+            raise DeviceError(f"device {preference!r} is not available: {why_unavailable(device.type)}")
+        if device.index is not None and KINDS[device.type].indexed:
+            count = _backend(device.type).device_count()
+            if device.index >= count:
+                raise DeviceError(f"device {preference!r} does not exist: {count} {device.type} device(s) found")
+        return device
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None and accelerator.is_available():
+        current = accelerator.current_accelerator()
+        if current is not None and current.type in KINDS:
+            return _first(current.type)
+    for kind in KINDS:
+        if is_available(kind):
+            return _first(kind)
+    return torch.device("cpu")
+
+
+def why_unavailable(kind: str) -> str:
+    """A sentence on why a backend is not usable, with what to do about it."""
+    entry = KINDS.get(kind)
+    return entry.advice() if entry is not None else "unknown device type"
+
+
+def capabilities(device: torch.device) -> Capabilities:
+    return KINDS.get(device.type, KINDS["cpu"]).capabilities(device)
+
+
+def build_support() -> list[str]:
+    """What this PyTorch build supports besides the CPU, in words ("CUDA 12.8", ...); empty for a CPU-only build."""
+    return [note for kind in KINDS.values() if (note := kind.build()) is not None]
+
+
+def built_backends() -> set[str]:
+    """The device types this PyTorch build was compiled for besides the CPU, whether or not such a device is present."""
+    return {name for name, kind in KINDS.items() if kind.build() is not None}
+
+
+def backend_for_vendor(vendor: str) -> str | None:
+    """The device type that drives a PCI vendor's GPUs ("intel" -> "xpu"), or None when none of ours does."""
+    return next((name for name, kind in KINDS.items() if kind.pci_vendor == vendor), None)
+
+
 def resolve_precision(precision: str, caps: Capabilities) -> torch.dtype:
     """Turn a user's precision choice into a dtype the device supports.
 
@@ -192,17 +264,6 @@ def resolve_precision(precision: str, caps: Capabilities) -> torch.dtype:
     fallback = torch.float16 if precision == "bf16" and caps.fp16 else torch.float32
     warnings.warn(f"{precision} is not supported on {caps.name}; using {fallback}", stacklevel=2)
     return fallback
-
-
-def autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
-    """The one autocast call site: mixed precision for reduced dtypes, nothing for float32."""
-    if dtype == torch.float32:
-        return contextlib.nullcontext()
-    try:
-        return torch.autocast(device_type=device.type, dtype=dtype)
-    except (RuntimeError, ValueError) as e:
-        warnings.warn(f"autocast {dtype} is not available on {device.type} ({e}); running in float32", stacklevel=2)
-        return contextlib.nullcontext()
 
 
 _OOM_MARKERS = ("out of memory", "out_of_device_memory", "out_of_host_memory", "mps backend out of memory")
@@ -245,25 +306,31 @@ def set_float32_math(device: torch.device, dtype: torch.dtype) -> None:
         torch.backends.cudnn.allow_tf32 = not exact
 
 
+def _allocator(device: torch.device):
+    """The backend keeping per-device allocator statistics for ``device`` (an indexed GPU), or None."""
+    entry = KINDS.get(device.type)
+    return _backend(device.type) if entry is not None and entry.indexed and is_available(device.type) else None
+
+
 def reset_peak_memory(device: torch.device) -> None:
     """Start a new peak-memory measurement on a GPU (nothing on the CPU)."""
-    backend = _backend(device.type)
-    if device.type in ("cuda", "xpu") and is_available(device.type) and hasattr(backend, "reset_peak_memory_stats"):
+    backend = _allocator(device)
+    if hasattr(backend, "reset_peak_memory_stats"):
         backend.reset_peak_memory_stats(device)
 
 
 def peak_memory(device: torch.device) -> int | None:
     """Bytes allocated at most on a GPU since the last :func:`reset_peak_memory`; None where not measured."""
-    backend = _backend(device.type)
-    if device.type in ("cuda", "xpu") and is_available(device.type) and hasattr(backend, "max_memory_allocated"):
+    backend = _allocator(device)
+    if hasattr(backend, "max_memory_allocated"):
         return int(backend.max_memory_allocated(device))
     return None
 
 
 def allocated_memory(device: torch.device) -> int | None:
     """Bytes now allocated by tensors on a GPU; None where not measured."""
-    backend = _backend(device.type)
-    if device.type in ("cuda", "xpu") and is_available(device.type) and hasattr(backend, "memory_allocated"):
+    backend = _allocator(device)
+    if hasattr(backend, "memory_allocated"):
         return int(backend.memory_allocated(device))
     return None
 
@@ -364,9 +431,10 @@ class _CompiledOrEager:
 def graph_class(device: torch.device):
     """The backend's graph-capture class (``torch.cuda.CUDAGraph``, ``torch.xpu.XPUGraph`` in recent torch), or
     None where the device or this torch build has none."""
-    if device.type not in ("cuda", "xpu") or not is_available(device.type):
+    entry = KINDS.get(device.type)
+    if entry is None or entry.graph is None or not is_available(device.type):
         return None
-    return getattr(_backend(device.type), "CUDAGraph" if device.type == "cuda" else "XPUGraph", None)
+    return getattr(_backend(device.type), entry.graph, None)
 
 
 class CapturedCall:
@@ -437,9 +505,10 @@ def capture_or_compile(fn, device: torch.device, *, key=lambda: None):
     graph_cls = graph_class(device)
     if graph_cls is not None:
         return _CapturedOrEager(fn, device, graph_cls, key=key)
-    if device.type == "xpu":
-        warnings.warn("this PyTorch has no torch.xpu.XPUGraph (torch >= 2.10 has): decode step not recorded",
-                      stacklevel=2)  # fmt: skip
+    entry = KINDS.get(device.type)
+    if entry is not None and entry.graph_since is not None:
+        warnings.warn(f"this PyTorch has no torch.{entry.module}.{entry.graph} ({entry.graph_since} has): decode step "
+                      "not recorded", stacklevel=2)  # fmt: skip
     return compile_function(fn, device)
 
 
@@ -512,14 +581,3 @@ def prepack_for_cpu(module: nn.Module, caps: Capabilities, *, packer=None) -> in
 
 def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
-
-
-# PCI vendor of the GPUs each GPU backend drives (doctor compares them with the GPUs the kernel lists)
-PCI_VENDOR_BACKENDS = {"intel": "xpu", "nvidia": "cuda"}
-
-
-def built_backends() -> set[str]:
-    """The GPU backends this PyTorch build was compiled with ("cuda", "xpu"), whether or not a GPU is present."""
-    xpu = _backend("xpu")
-    compiled = {"cuda": torch.version.cuda is not None, "xpu": xpu is not None and xpu._is_compiled()}
-    return {kind for kind, ok in compiled.items() if ok}

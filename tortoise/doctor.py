@@ -35,15 +35,8 @@ def _gib(n: int | None) -> str:
     return "unknown" if n is None else f"{n / 1024**3:.1f} GiB"
 
 
-def _build_info(built_for: set[str]) -> str:
-    parts = [f"torch {torch.__version__}"]
-    if torch.version.cuda:
-        parts.append(f"CUDA {torch.version.cuda}")
-    if "xpu" in built_for:
-        parts.append("XPU (Intel GPU) support")
-    if not built_for:
-        parts.append("CPU-only build")
-    return ", ".join(parts)
+def _build_info() -> str:
+    return ", ".join([f"torch {torch.__version__}", *(devices.build_support() or ["CPU-only build"])])
 
 
 def smoke_test(device: torch.device, dtype: torch.dtype) -> float:
@@ -74,7 +67,7 @@ def run(
     if "microsoft" in platform.release().lower():
         r.add("wsl2", "yes (Intel GPUs need the Windows driver; free memory cannot be queried on XPU)")
     built_for = devices.built_backends()
-    r.add("pytorch build", _build_info(built_for))
+    r.add("pytorch build", _build_info())
     gpus = hardware.render_gpus(sysfs_drm)
     if gpus:
         r.add("gpus (kernel)", ", ".join(f"{g.vendor} {g.pci_id} ({g.node})" for g in gpus))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .devices import PCI_VENDOR_BACKENDS
+from .devices import backend_for_vendor
 
 SYSFS_DRM = Path("/sys/class/drm")
 WSL_GPU = Path("/dev/dxg")  # WSL2 passes Windows' GPUs through here; their vendor is not visible from Linux
@@ -46,7 +46,7 @@ def build_mismatches(gpus: list[Gpu], built_for: set[str]) -> list[str]:
     """
     advice = []
     for vendor in sorted({g.vendor for g in gpus}):
-        backend = PCI_VENDOR_BACKENDS.get(vendor)
+        backend = backend_for_vendor(vendor)
         if backend is None or backend in built_for:
             continue
         ids = ", ".join(g.pci_id for g in gpus if g.vendor == vendor)

@@ -1,8 +1,9 @@
 """Autoregressive mel-code sampling: pure logits processors and a static-KV-cache decode loop.
 
-The processors reproduce what TorToiSe's HF ``generate`` call did per step (transformers 4.19-4.31, REFERENCE.md §1.5):
-repetition penalty over every id in the running row (including the prompt's fake ids 1 and the start code 8192) ->
-temperature -> top-k (HF's default 50) -> top-p -> softmax -> a draw. The draw is ``argmax(probs / Exp(1))``, which is
+The processors reproduce what TorToiSe's HF ``generate`` call did per step (transformers 4.19-4.31; the call is in
+``tortoise/models/autoregressive.py::UnifiedVoice.inference_speech`` of tortoise-tts 3.0.0): repetition penalty over
+every id in the running row (including the prompt's fake ids 1 and the start code 8192) -> temperature -> top-k (HF's
+default 50) -> top-p -> softmax -> a draw. The draw is ``argmax(probs / Exp(1))``, which is
 what ``torch.multinomial(probs, 1)`` computes internally, without its host-side checks. The Exp(1) noise comes from
 one of two sources:
 
@@ -279,7 +280,9 @@ def generate(
         candidate's codes do not depend on the batch it is decoded in (``generator`` must then be None).
     stop_check_every : steps between the host-side checks for "all rows stopped" (the only syncs in the loop).
     shifted_positions : mel position i+1 instead of i for the i-th fed code (i >= 1): bug-compatible with the
-        original's ``kv_cache=True`` (REFERENCE.md §6.1). Off by default: positions as in training.
+        original's ``kv_cache=True``, whose cached step counts the new token in ``attention_mask`` already
+        (``tortoise/models/autoregressive.py::GPT2InferenceModel.forward`` of tortoise-tts 3.0.0). Off by default:
+        positions as in training.
     progress : called as ``progress(done, max_tokens)`` after the first code and after each stop check.
 
     Returns

@@ -27,7 +27,7 @@ from .errors import CheckpointError, InvalidInputError, ModelNotFoundError
 MANIFEST = "manifest.json"
 PARTIAL_DIR = ".partial"
 CHUNK = 1 << 20  # hash and copy in 1 MiB chunks
-MIN_SIZE_FRACTION = 0.8  # registry sizes are estimates (REFERENCE §3.1): below this fraction a file is truncated
+MIN_SIZE_FRACTION = 0.8  # registry sizes are estimates (Checkpoint.size): below this fraction a file is truncated
 PathArg = str | os.PathLike
 Progress = Callable[[str, int, "int | None"], None]  # (name, bytes done, total bytes or None)
 

@@ -196,7 +196,8 @@ BIGVGAN_V2_24K_100BAND = {
 
 
 def test_bigvgan_reference_layout_counts() -> None:
-    """Weight-norm key counts stated in REFERENCE.md A.9: base 526, large (fork's bigvgan_24khz_100band) 784."""
+    """Weight-norm key counts of the fast fork's BigVGAN generators (152334H/tortoise-tts-fast, its ``generator``
+    entry): base 526, large (``bigvgan_24khz_100band``) 784."""
     with torch.device("meta"):
         base = bigvgan.BigVGAN()
         rates, kernels = (4, 4, 2, 2, 2, 2), (8, 8, 4, 4, 4, 4)

@@ -241,6 +241,8 @@ class DiffusionTts(nn.Module):
         h = self.integrating_conv(torch.cat([self.inp_block(x.to(dt)), code_emb], dim=1))  # (B, C, L)
         h = self.layers[0](h, temb)  # the first layer always in full precision
         reduced = self.layer_dtype is not None
+        # The package's one autocast. Device type from the tensor; the dtype was checked against the device when the
+        # precision was chosen (devices.resolve_precision). No fall-back to float32 here: these weights are cast.
         ctx = torch.autocast(x.device.type, dtype=self.layer_dtype) if reduced else contextlib.nullcontext()
         with ctx:
             for layer in self.layers[1:]:

@@ -7,7 +7,9 @@ gelu tanh, c_proj)``, a final ``gpt.ln_f``, and no absolute positions inside the
 through two LayerNorms (``gpt.ln_f`` then ``final_norm``), as in the original.
 
 Inference uses a preallocated ``[B, H, S_max, D]`` cache per layer (pytorch-labs/gpt-fast ``model.py``); mel positions
-are 0 for the start token and i for the i-th generated code, as in training (REFERENCE.md §6.1).
+are 0 for the start token and i for the i-th generated code, as in training (the original's cached step,
+``tortoise/models/autoregressive.py::GPT2InferenceModel.forward`` of tortoise-tts 3.0.0, is one position ahead;
+the ``shifted_positions`` option of ``tortoise.sampling`` reproduces it).
 """
 
 from __future__ import annotations
@@ -341,7 +343,8 @@ class UnifiedVoice(nn.Module):
         return h[:, 1 : 1 + text.shape[1]], h[:, -mel.shape[1] :]
 
     def latents(self, cond_latent: Tensor, text_tokens: Tensor, codes: Tensor) -> Tensor:
-        """Latents for the diffusion decoder (REFERENCE.md §1.7).
+        """Latents for the diffusion decoder (``UnifiedVoice.forward(..., return_latent=True)`` in the original's
+        ``tortoise/models/autoregressive.py``, as ``tortoise/api.py::TextToSpeech.tts`` of tortoise-tts 3.0.0 calls it).
 
         Parameters
         ----------
