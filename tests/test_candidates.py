@@ -16,7 +16,6 @@ from tortoise.candidates import (
     score_candidates,
     select_best,
     speech_length,
-    trim_latents,
 )
 from tortoise.errors import InvalidInputError
 
@@ -92,13 +91,9 @@ def test_calm_cutoff_equals_the_original_loop(codes):
     assert calm_cutoff(t) == _cutoff_reference(t)
 
 
-def test_trim_latents_keeps_what_precedes_the_cutoff():
+def test_calm_cutoff_keeps_the_speech_and_eight_calm_codes():
     codes = fix_autoregressive_output(torch.tensor([5, 6, 7, STOP] + [STOP] * 16))  # calm from index 3
-    latents = torch.randn(1, 20, 4)
-    trimmed = trim_latents(latents, codes)
-    assert trimmed.shape == (1, 11, 4)  # 3 speech codes + 8 calm ones
-    assert torch.equal(trimmed, latents[:, :11])
-    assert trim_latents(latents[0], codes).shape == (11, 4)
+    assert calm_cutoff(codes) == 11  # 3 speech codes + 8 calm ones: the latents the pipeline keeps
 
 
 def test_select_best_returns_the_top_k_indices_best_first():

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from tests.diffusion_parity import p_mean_variance
 from tortoise import diffusion as D
 from tortoise.errors import InvalidInputError
 from tortoise.models.diffusion_decoder import DiffusionConfig, DiffusionTts
@@ -80,7 +81,7 @@ def test_ddim_matches_the_fork_ddim_sample_loop() -> None:
     x_T = torch.randn(1, MU.shape[1], 16, generator=torch.Generator().manual_seed(3))
     x = x_T.clone()
     for i in reversed(range(schedule.n)):
-        x0 = D.p_mean_variance(denoiser, x, i)["pred_xstart"]
+        x0 = p_mean_variance(denoiser, x, i)["pred_xstart"]
         abar, abar_prev = float(schedule.alphas_cumprod[i]), float(schedule.alphas_cumprod_prev[i])
         eps = (x / math.sqrt(abar) - x0) / math.sqrt(1 / abar - 1)
         x = x0 * math.sqrt(abar_prev) + math.sqrt(1 - abar_prev) * eps
@@ -147,7 +148,6 @@ def test_schedule_properties() -> None:
         # respacing keeps the trained noise levels exactly at the kept steps
         kept = ALPHAS_CUMPROD[D.respaced_schedule(n).timestep_map]
         torch.testing.assert_close(D.respaced_schedule(n).alphas_cumprod, kept, rtol=1e-12, atol=0)
-    assert D.get_sigmas_respaced(10, device=torch.device("cpu")).dtype == torch.float32
     for bad in (0, 1, 4001):
         with pytest.raises(InvalidInputError):
             D.respaced_schedule(bad)
@@ -238,3 +238,9 @@ def test_timestep_embedding_is_cos_first_float32() -> None:
     torch.testing.assert_close(emb[0], torch.tensor([1.0] * 4 + [0.0] * 4))
     freqs = torch.exp(-math.log(10000) * torch.arange(4, dtype=torch.float32) / 4)
     assert torch.equal(emb[2, :4], torch.cos(3999.0 * freqs))
+
+
+def test_the_sampler_names_offered_are_the_samplers_implemented() -> None:
+    from tortoise.options import SAMPLERS
+
+    assert tuple(D.SAMPLERS) == SAMPLERS  # options.verify, the CLI and the app offer options.SAMPLERS

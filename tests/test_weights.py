@@ -451,3 +451,12 @@ def test_modules_import_without_the_hub_library():
 
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_every_vocoder_names_a_registered_checkpoint_with_a_loader():
+    from tortoise import model_zoo
+    from tortoise.vocoders import VOCODERS
+
+    for name, vocoder in VOCODERS.items():
+        assert vocoder.checkpoint in weights.CHECKPOINTS, name  # where to download it
+        assert vocoder.checkpoint in model_zoo.SPECS and vocoder.checkpoint in model_zoo.TINY_CONFIGS, name

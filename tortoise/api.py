@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,14 +26,14 @@ from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix
 from .diffusion import decode_mel, output_length
 from .errors import DeviceError, InvalidInputError, VoiceError
 from .models import winograd
-from .options import PRESETS, GenerationOptions, verify
+from .options import PRESETS, GenerationOptions, new_seed, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
 from .redaction import has_redaction, redact, split_redacted
 from .text import TextTokenizer
+from .vocoders import VOCODERS
 from .voices import RANDOM_VOICE, VoiceLibrary
 
 STAGES = ("conditioning", "autoregressive", "clvp", "latents", "diffusion", "vocoder")
-VOCODER_CHECKPOINTS = {"univnet": "vocoder", "bigvgan": "bigvgan_base_24khz_100band"}
 Progress = Callable[[str, float], None]
 
 
@@ -233,7 +232,7 @@ class TextToSpeech:
         with self.using("diffusion_decoder") as (diffusion,):
             C = diffusion.cfg.model_channels
             decode_mel(diffusion, torch.zeros(1, C, 8, device=self.device), 8, sampler="ddim", steps=2)
-        with self.using(VOCODER_CHECKPOINTS["univnet"]) as (vocoder,):
+        with self.using(VOCODERS["univnet"].checkpoint) as (vocoder,):
             vocoder.inference(torch.full((1, vocoder.cfg.n_mel_channels, 8), -5.0, device=self.device))
         devices.synchronize(self.device)
         torch.set_rng_state(rng)
@@ -338,7 +337,7 @@ class TextToSpeech:
         redacting = self.enable_redaction and has_redaction(text)
         if options.voicefixer and not voicefixer_available():
             raise VoiceFixerUnavailableError("voicefixer is not installed: pip install voicefixer (or turn it off)")
-        seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
+        seed = options.seed if options.seed is not None else new_seed()
         devices.seed_all(seed)
         timer = _Timer(self.device, progress)
         fast = options.mode == "fast"
@@ -371,7 +370,7 @@ class TextToSpeech:
             else:
                 with timer("diffusion"), self.using("diffusion_decoder") as (diffusion,):
                     mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
-                with timer("vocoder"), self.using(VOCODER_CHECKPOINTS[options.vocoder]) as (vocoder,):
+                with timer("vocoder"), self.using(VOCODERS[options.vocoder].checkpoint) as (vocoder,):
                     wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
             audio.append(self._postprocess(wav.reshape(-1).float(), text, redacting, options, timer))
         return GenerationResult(

@@ -2,7 +2,7 @@
 
 The diffusion decoder was trained on codes of padded audio, which end in a run of the "calm" (silence) code 83 and
 the tail 45, 45, 248; the AR model instead emits a stop code. ``fix_autoregressive_output`` rewrites the codes the
-way the original does, and ``calm_cutoff`` / ``trim_latents`` drop the latents after the 9th consecutive calm code.
+way the original does, and the latents after ``calm_cutoff`` (the 9th consecutive calm code) are dropped.
 The original's fast mode (``api_fast``) does neither: it decodes the raw codes up to the stop code
 (``speech_length``). ``score_candidates`` is the original's CLVP (+ CVVP) ranking and ``select_best`` its ``topk``.
 The original here is tortoise-tts 3.0.0's ``tortoise/api.py``: ``fix_autoregressive_output``, and
@@ -75,11 +75,6 @@ def speech_length(codes: Tensor, stop_token: int = STOP_TOKEN) -> int:
     """
     stops = (codes == stop_token).nonzero()
     return int(stops[0]) + 1 if len(stops) else codes.shape[-1]
-
-
-def trim_latents(latents: Tensor, codes: Tensor) -> Tensor:
-    """Keep the latents (..., S, C) before ``calm_cutoff(codes)`` (the original trims each candidate this way)."""
-    return latents[..., : calm_cutoff(codes), :]
 
 
 def select_best(scores: Tensor, k: int) -> Tensor:

@@ -36,15 +36,17 @@ TUNING = {
 
 
 def _engine_args(p: argparse.ArgumentParser) -> None:
+    from .options import OFFLOAD_POLICIES, PRECISIONS
+
     g = p.add_argument_group("models and device")
     # fmt: off
     g.add_argument("--models-dir", type=Path, help="folder with the model weights (default $TORTOISE_MODELS_DIR "
                    "or ~/.cache/tortoise/models)")
     g.add_argument("--device", help="cuda, xpu, mps or cpu (default: the best available)")
-    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    g.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="auto = fp32, the known-good precision; bf16/fp16 are faster on GPUs but change the sound")
     g.add_argument("--batch-size", type=int, help="autoregressive candidates decoded at once (default: from memory)")
-    g.add_argument("--offload", default="auto", choices=["auto", "none", "models", "cpu"],
+    g.add_argument("--offload", default="auto", choices=OFFLOAD_POLICIES,
                    help="keep models on the GPU (none), move each there only while it runs (models), or use the CPU")
     g.add_argument("--compile", action="store_true", help="record the autoregressive decode step as a CUDA/XPU graph "
                    "(2.5-6x faster decoding measured on an H200); elsewhere torch.compile (slow start, no gain on a "
@@ -97,7 +99,7 @@ def _speak_parser() -> argparse.ArgumentParser:
     t.add_argument("--sampler", choices=SAMPLERS, help="diffusion sampler (p = the original's)")
     t.add_argument("--cond-free", action=argparse.BooleanOptionalAction, default=None,
                    help="conditioning-free guidance (on in most presets)")
-    t.add_argument("--vocoder", choices=VOCODERS, help="univnet (the original's) or bigvgan (needs its weights)")
+    t.add_argument("--vocoder", choices=VOCODERS, help=" or ".join(f"{n} ({v.about})" for n, v in VOCODERS.items()))
     t.add_argument("--mode", choices=MODES, help="fast: HiFi-GAN decoder, no diffusion (as preset fast_mode)")
     t.add_argument("--length-penalty", type=float, help=argparse.SUPPRESS)  # accepted: it never had an effect
     t.add_argument("--voicefixer", action="store_true", help="post-process with voicefixer (if installed)")
@@ -250,9 +252,11 @@ def _stream(tts, text: str, voice: str, options, output: Path) -> int:
 
     import soundfile as sf
 
+    from .audio import OUTPUT_SAMPLE_RATE as RATE
+
     output.parent.mkdir(parents=True, exist_ok=True)
     start, first, samples = time.perf_counter(), None, 0
-    with sf.SoundFile(output, "w", samplerate=24000, channels=1, subtype="FLOAT") as f:
+    with sf.SoundFile(output, "w", samplerate=RATE, channels=1, subtype="FLOAT") as f:
         for chunk in tts.stream(text, voice, options):
             first = first if first is not None else time.perf_counter() - start
             f.write(chunk.numpy())
@@ -260,8 +264,8 @@ def _stream(tts, text: str, voice: str, options, output: Path) -> int:
             samples += chunk.numel()
     total = time.perf_counter() - start
     print(f"{voice}: {output}")
-    print(f"first audio after {first:.2f}s; {samples / 24000:.1f}s of speech in {total:.1f}s "
-          f"(real-time factor {total / max(samples / 24000, 1e-9):.2f})")  # fmt: skip
+    print(f"first audio after {first:.2f}s; {samples / RATE:.1f}s of speech in {total:.1f}s "
+          f"(real-time factor {total / max(samples / RATE, 1e-9):.2f})")  # fmt: skip
     return EXIT_OK
 
 

@@ -25,8 +25,8 @@ from torch import nn
 
 from . import runtime
 from .errors import DeviceError
+from .options import OFFLOAD_POLICIES, PRECISIONS  # the choices' names (torch-free, for the CLI and the app)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -376,9 +376,6 @@ def auto_batch_size(
     while batch * 2 <= max_batch and (batch * 2) * bytes_per_candidate <= budget * headroom:
         batch *= 2
     return batch
-
-
-OFFLOAD_POLICIES = ("auto", "none", "models", "cpu")
 
 
 def offload_policy(choice: str, caps: Capabilities, *, total_model_bytes: int) -> str:

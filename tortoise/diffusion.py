@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import trange
 
-from .audio import MEL_MAX, MEL_MIN, denormalize_mel  # noqa: F401 (the decoder's mel range, re-exported)
+from .audio import AR_SAMPLE_RATE, MEL_MAX, MEL_MIN, OUTPUT_SAMPLE_RATE, denormalize_mel  # noqa: F401 (mel range re-exported)
 from .errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -65,7 +65,11 @@ def space_timesteps(n_train: int, counts: int | Sequence[int]) -> list[int]:
 
 @dataclass(frozen=True, eq=False)
 class Schedule:
-    """A respaced discrete schedule; float64 CPU arrays indexed by the spaced step i (0 = least noisy)."""
+    """A respaced discrete schedule; float64 CPU arrays indexed by the spaced step i (0 = least noisy).
+
+    Generation reads ``timestep_map``, ``n`` and ``sigmas``; the other arrays are the original ``SpacedDiffusion``'s,
+    kept so that the golden tests compare them (and its ``p_mean_variance``, ``tests/diffusion_parity.py``) with it.
+    """
 
     timestep_map: Tensor  # (n,) int64: trained timestep given to the model at spaced step i
     betas: Tensor
@@ -117,12 +121,6 @@ def respaced_schedule(steps: int, n_train: int = TRAINED_STEPS) -> Schedule:
         sqrt_recip_alphas_cumprod=(1.0 / ac).sqrt(),
         sqrt_recipm1_alphas_cumprod=(1.0 / ac - 1.0).sqrt(),
     )
-
-
-def get_sigmas_respaced(steps: int, *, device: torch.device | None = None) -> Tensor:
-    """Descending sigmas of the respaced trained schedule plus a final 0; float64 CPU, float32 on ``device``."""
-    sigmas = respaced_schedule(steps).sigmas
-    return sigmas if device is None else sigmas.to(device=device, dtype=torch.float32)
 
 
 class Denoiser:
@@ -196,18 +194,6 @@ class Denoiser:
         eps, v = self.model_output(x * (1 / math.sqrt(1 + sigma**2)), i)
         denoised = (x - sigma * eps).clamp(-1, 1)
         return (denoised, (v + 1) / 2) if return_variance else denoised
-
-
-@torch.inference_mode()
-def p_mean_variance(denoiser: Denoiser, x: Tensor, i: int) -> dict[str, Tensor]:
-    """The original ``p_mean_variance(clip_denoised=True)`` at spaced step i, in the model's ``x_t`` space."""
-    s = denoiser.schedule
-    eps, v = denoiser.model_output(x, i)
-    f = (v + 1) / 2  # learned range: log variance between the posterior's (f=0) and beta's (f=1)
-    log_variance = f * math.log(float(s.betas[i])) + (1 - f) * float(s.posterior_log_variance_clipped[i])
-    x0 = (float(s.sqrt_recip_alphas_cumprod[i]) * x - float(s.sqrt_recipm1_alphas_cumprod[i]) * eps).clamp(-1, 1)
-    mean = float(s.posterior_mean_coef1[i]) * x0 + float(s.posterior_mean_coef2[i]) * x
-    return {"mean": mean, "variance": log_variance.exp(), "log_variance": log_variance, "pred_xstart": x0}
 
 
 def _floats(sigmas: Sigmas) -> list[float]:
@@ -373,7 +359,7 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
 
 def output_length(n_latents: int) -> int:
     """Mel frames (24 kHz, hop 256) for ``n_latents`` AR codes (1024 samples at 22.05 kHz each)."""
-    return n_latents * 4 * 24000 // 22050
+    return n_latents * 4 * OUTPUT_SAMPLE_RATE // AR_SAMPLE_RATE
 
 
 @torch.inference_mode()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +24,11 @@ import numpy as np
 
 from .audio_io import atomic_write, read_audio, read_metadata, save_audio
 from .errors import InvalidInputError, TortoiseError
-from .options import GenerationOptions
+from .options import MAX_SEED, GenerationOptions, new_seed
 from .text import split_text
 
 PLAN = "segments.json"
 COMBINED = "combined.wav"
-MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -93,10 +91,6 @@ def _write_plan(folder: Path, plan: dict) -> None:
     atomic_write(folder / PLAN, lambda tmp: tmp.write_text(json.dumps(plan, indent=1)))
 
 
-def _new_seed() -> int:
-    return secrets.randbelow(2**32)  # not torch's generator: its state is the same in every fresh process
-
-
 def _plan_seeds(
     stored: tuple[int, list[int]] | None, n: int, seed: int | None, redo: set[int], resuming: bool
 ) -> tuple[int, list[int]]:
@@ -106,8 +100,8 @@ def _plan_seeds(
         return seed, [seed + i for i in range(n)]
     if resuming and stored is not None:
         take_seed, seeds = stored
-        return take_seed, [_new_seed() if i in redo else s for i, s in enumerate(seeds)]
-    base = _new_seed()
+        return take_seed, [new_seed() if i in redo else s for i, s in enumerate(seeds)]
+    base = new_seed()
     return base, [base + i for i in range(n)]
 
 

@@ -21,16 +21,18 @@ from torch import Tensor, nn
 from .errors import CheckpointError
 from .loading import build, read_state_dict
 from .models import bigvgan, classifier, clvp, cvvp, diffusion_decoder, gpt, hifigan, rlg, univnet
-from .weights import CONFIGS_MANIFEST as MANIFEST
+from .weights import CONFIGS_MANIFEST
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """How checkpoint files map to one model. No remap is the identity ``remap_keys`` of its model file (never None)."""
+
     config_cls: type
     model_cls: type[nn.Module]
-    remap: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None  # None: the checkpoint's keys are ours
+    remap: Callable[[dict[str, Tensor]], dict[str, Tensor]]  # the model file's remap_keys: released layout -> ours
     default: Callable[[], Any]  # the released configuration
-    to_file: Callable[[dict[str, Tensor]], dict[str, Tensor]] = lambda sd: sd  # our state dict -> released layout
+    to_file: Callable[[dict[str, Tensor]], dict[str, Tensor]] = lambda sd: sd  # ours -> released layout (inverse)
 
 
 def _gpt_to_file(sd: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -51,7 +53,9 @@ SPECS: dict[str, ModelSpec] = {
     "vocoder": ModelSpec(univnet.VocoderConfig, univnet.UnivNetGenerator, univnet.remap_keys, univnet.VocoderConfig),
     "rlg_auto": ModelSpec(rlg.RLGConfig, rlg.RandomLatentConverter, rlg.remap_keys, lambda: rlg.RLGConfig(1024)),
     "rlg_diffuser": ModelSpec(rlg.RLGConfig, rlg.RandomLatentConverter, rlg.remap_keys, lambda: rlg.RLGConfig(2048)),
-    "classifier": ModelSpec(classifier.ClassifierConfig, classifier.AudioClassifier, None, classifier.ClassifierConfig),
+    "classifier": ModelSpec(
+        classifier.ClassifierConfig, classifier.AudioClassifier, classifier.remap_keys, classifier.ClassifierConfig
+    ),
     "hifidecoder": ModelSpec(hifigan.HifiConfig, hifigan.HifiganDecoder, hifigan.remap_keys, hifigan.HifiConfig),
     "bigvgan_base_24khz_100band": ModelSpec(
         bigvgan.BigVGANConfig, bigvgan.BigVGAN, bigvgan.remap_keys, bigvgan.BigVGANConfig
@@ -96,8 +100,9 @@ def _spec(name: str) -> ModelSpec:
     return SPECS[name]
 
 
-def read_manifest(models_dir: Path | None) -> dict[str, dict[str, Any]]:
-    path = Path(models_dir) / MANIFEST if models_dir is not None else None
+def read_model_configs(models_dir: Path | None) -> dict[str, dict[str, Any]]:
+    """``{checkpoint name: constructor arguments}`` from the folder's ``tortoise-models.json``; {} when it has none."""
+    path = Path(models_dir) / CONFIGS_MANIFEST if models_dir is not None else None
     if path is None or not path.is_file():
         return {}
     try:
@@ -112,13 +117,13 @@ def read_manifest(models_dir: Path | None) -> dict[str, dict[str, Any]]:
 def model_config(name: str, models_dir: Path | None = None) -> Any:
     """The configuration of checkpoint ``name``: from the folder's manifest when it has one, else the released one."""
     spec = _spec(name)
-    kwargs = read_manifest(models_dir).get(name)
+    kwargs = read_model_configs(models_dir).get(name)
     if kwargs is None:
         return spec.default()
     try:
         return spec.config_cls.from_reference(kwargs)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{MANIFEST}: bad configuration for {name!r}: {e}") from e
+        raise CheckpointError(f"{CONFIGS_MANIFEST}: bad configuration for {name!r}: {e}") from e
 
 
 def expected_path(name: str, models_dir: Path) -> Path:
@@ -173,5 +178,5 @@ def write_tiny_models(models_dir: Path, *, seed: int = 0, names: list[str] | Non
         atomic_write(models_dir / CHECKPOINTS[name].filename, lambda tmp, o=obj: torch.save(o, tmp))
         configs[name] = TINY_CONFIGS[name]
     manifest = {"note": "tiny random-weight models for tests; not for speech", "configs": configs}
-    atomic_write(models_dir / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
+    atomic_write(models_dir / CONFIGS_MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
     return models_dir

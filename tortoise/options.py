@@ -11,13 +11,20 @@ redefined). ``original`` reproduces the original's own ``tts()`` defaults; ``fas
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass
 
 from .errors import InvalidInputError
+from .vocoders import VOCODERS
 
-SAMPLERS = ("p", "ddim", "dpm++2m", "dpm++2m-sde")
-VOCODERS = ("univnet", "bigvgan")
+SAMPLERS = ("p", "ddim", "dpm++2m", "dpm++2m-sde")  # diffusion.SAMPLERS implements each (a test checks)
 MODES = ("standard", "fast")  # fast: GPT latents straight through the HiFi-GAN decoder (no diffusion, no vocoder)
+MAX_SEED = 2**63 - 1  # the largest int64; a long take's segment i uses seed + i, which must fit too
+
+# TextToSpeech(precision=..., offload=...): what devices.resolve_precision / devices.offload_policy accept. Named here,
+# without torch, so that the CLI's and the app's choices come from the same lists.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OFFLOAD_POLICIES = ("auto", "none", "models", "cpu")
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,14 @@ def verify(options: GenerationOptions) -> GenerationOptions:
     if o.vocoder not in VOCODERS:
         raise InvalidInputError(f"vocoder={o.vocoder!r} is unknown; choose one of {', '.join(VOCODERS)}")
     if o.seed is not None:
-        _range("seed", o.seed, 0, 2**63 - 1, integer=True)
+        _range("seed", o.seed, 0, MAX_SEED, integer=True)
     return o
+
+
+def new_seed() -> int:
+    """A fresh seed for ``seed=None`` (reported with the result), from the OS: torch's generator is in the same state
+    in every fresh process. Below 2**32, so that it is short to note down."""
+    return secrets.randbelow(2**32)
 
 
 def preset(name: str, **overrides) -> GenerationOptions:

@@ -19,11 +19,11 @@ import torch
 from torch import Tensor
 
 from . import devices
+from .audio import OUTPUT_SAMPLE_RATE  # TorToiSe's rate: results go back to it
 from .audio_io import resample_hq
 from .errors import TortoiseError
 
 VOICEFIXER_SAMPLE_RATE = 44_100  # what VoiceFixer reads and writes
-OUTPUT_SAMPLE_RATE = 24_000  # TorToiSe's rate: results go back to it
 _INSTALL = (
     "pip install voicefixer (it downloads its own model weights into ~/.cache/voicefixer the first time it is imported)"
 )

@@ -13,13 +13,12 @@ import torch
 
 from . import __version__
 from .options import GenerationOptions
+from .vocoders import VOCODERS
 from .voices import RANDOM_VOICE
 
 
 def models_used(voice: str, options: GenerationOptions) -> list[str]:
     """The checkpoints a generation with these settings runs (the redaction aligner aside)."""
-    from .api import VOCODER_CHECKPOINTS
-
     names = ["autoregressive"]
     if options.mode == "fast":
         names.append("hifidecoder")
@@ -28,7 +27,7 @@ def models_used(voice: str, options: GenerationOptions) -> list[str]:
             names.append("clvp2")
         if options.cvvp_amount > 0:
             names.append("cvvp")
-        names += ["diffusion_decoder", VOCODER_CHECKPOINTS[options.vocoder]]
+        names += ["diffusion_decoder", VOCODERS[options.vocoder].checkpoint]
     if RANDOM_VOICE in _voice_names(voice):
         names += ["rlg_auto"] + ([] if options.mode == "fast" else ["rlg_diffuser"])
     return names

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .alignment import align_characters
-from .audio import resample
+from .audio import OUTPUT_SAMPLE_RATE, resample
 from .errors import CheckpointError, InvalidInputError, ModelNotFoundError, TortoiseError
 from .text import english_cleaners
 
@@ -298,7 +298,7 @@ class Wav2VecAligner:
         return field_
 
     @torch.inference_mode()
-    def emissions(self, audio: Tensor, sample_rate: int = 24_000) -> Emissions:
+    def emissions(self, audio: Tensor, sample_rate: int = OUTPUT_SAMPLE_RATE) -> Emissions:
         """Per-frame CTC log-probabilities (T, V) for a clip (..., S) at ``sample_rate`` (channels are averaged)."""
         self.load()
         x = audio.to(self.device, torch.float32).reshape(-1, audio.shape[-1]).mean(0)  # (S,) mono
@@ -313,7 +313,7 @@ class Wav2VecAligner:
 # --- redaction -----------------------------------------------------------------------------------------------------
 
 
-def character_spans(audio: Tensor, text: str, aligner: Aligner, *, sample_rate: int = 24_000) -> np.ndarray:
+def character_spans(audio: Tensor, text: str, aligner: Aligner, *, sample_rate: int = OUTPUT_SAMPLE_RATE) -> np.ndarray:
     """Where each character of ``text`` is spoken in ``audio`` (..., S): (len(text), 2) ``[start, end)`` samples."""
     em = aligner.emissions(audio, sample_rate)  # first: a lazy aligner has its vocabulary only once loaded
     spans = align_characters(em.log_probs, aligner.vocab.encode(text), aligner.vocab.blank_id)  # (N, 2) frames
@@ -343,7 +343,7 @@ def redact(
     text: str,
     aligner: Aligner,
     *,
-    sample_rate: int = 24_000,
+    sample_rate: int = OUTPUT_SAMPLE_RATE,
     cleaner: Callable[[str], str] | None = english_cleaners,
 ) -> Tensor:
     """Cut the audio of the ``[bracketed]`` parts of ``text`` out of ``audio``.

@@ -11,7 +11,6 @@ the last ``overlap`` samples, the stream ends with the whole signal.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 
 import torch
@@ -100,12 +99,12 @@ def stream_text(tts, text: str, voice: str, options, *, chunk_tokens: int, first
     from dataclasses import replace
 
     from . import devices
-    from .options import PRESETS, verify
+    from .options import PRESETS, new_seed, verify
     from .redaction import has_redaction
     from .text import split_text
 
     options = verify(options or PRESETS["fast_mode"])
-    seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
+    seed = options.seed if options.seed is not None else new_seed()
     tts.check_voice(voice)
     for i, segment in enumerate(split_text(text)):
         # a [bracketed] prompt is cut from finished audio, so such a segment is delivered whole, already cut

@@ -22,9 +22,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tortoise.api import STAGES
+from tortoise.vocoders import VOCODERS
+
 from .state import Settings, save
 
-STAGES = ("conditioning", "autoregressive", "clvp", "latents", "diffusion", "vocoder")
 # rough share of a segment's time per stage, for the overall progress bar
 STAGE_WEIGHTS = {"conditioning": 0.05, "autoregressive": 0.45, "clvp": 0.05, "latents": 0.05, "diffusion": 0.3}
 STAGE_WEIGHTS["vocoder"] = 0.1
@@ -139,7 +141,7 @@ class Engine:
         """``CheckpointStatus`` of every checkpoint a generation needs that is missing or damaged."""
         from tortoise import weights
 
-        needed = {"bigvgan": "bigvgan_base_24khz_100band"}.get(vocoder)
+        needed = VOCODERS[vocoder].checkpoint
         return [
             st
             for st in weights.status(self._settings.resolved_models_dir())

@@ -425,7 +425,7 @@ def stream(
 
 
 def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_chunk_tokens: int = 60):
-    """Yield ``(24000, samples)`` chunks for Gradio's streaming audio: fast mode (one take, HiFi-GAN decoder).
+    """Yield ``(24 kHz, samples)`` chunks for Gradio's streaming audio: fast mode (one take, HiFi-GAN decoder).
 
     The text and voice and the sampling settings come from the Generate tab; nothing is saved (use Generate for
     files and history). Raises ``TortoiseError`` for bad input or missing models.
@@ -433,6 +433,7 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
     import dataclasses
     import shutil
 
+    from tortoise.audio import OUTPUT_SAMPLE_RATE
     from tortoise.errors import InvalidInputError, TortoiseError
 
     text = (values.get("text") or "").strip()
@@ -452,4 +453,4 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
         tts = engine.tts()
         tts.enable_redaction = redact
         for chunk in tts.stream(text, voice, options, chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens):
-            yield 24000, chunk.numpy()
+            yield OUTPUT_SAMPLE_RATE, chunk.numpy()

@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-OFFLOADS = ("auto", "none", "models", "cpu")
+from tortoise.options import OFFLOAD_POLICIES as OFFLOADS
+from tortoise.options import PRECISIONS
+
 CONFIG_NAME = "settings.json"
 
 

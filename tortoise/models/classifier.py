@@ -136,3 +136,8 @@ class AudioClassifier(nn.Module):
         x = wav[:MAX_SAMPLES].to(device=p.device, dtype=p.dtype)[None, None, :]  # (1, 1, T)
         probs = self.forward(x).float().softmax(dim=-1)
         return float(probs[0, 0])
+
+
+def remap_keys(sd: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``classifier.pth`` keys already match this module 1:1; the function exists for ``loading.build`` symmetry."""
+    return sd

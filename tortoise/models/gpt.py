@@ -328,7 +328,9 @@ class UnifiedVoice(nn.Module):
 
     # ---- full passes (no cache) ---------------------------------------------------------------------------------
     def teacher_forced_logits(self, cond_latent: Tensor, text_tokens: Tensor, codes: Tensor) -> Tensor:
-        """Next-code logits (B, M + 1, V) after ``start_mel`` and each of the M given codes (full recompute)."""
+        """Next-code logits (B, M + 1, V) after ``start_mel`` and each of the M given codes (full recompute).
+
+        For checks only (golden and cache tests): generation decodes with the KV cache."""
         mel = F.pad(codes, (1, 0), value=self.cfg.start_mel_token)
         prefix = self.prefix(cond_latent, text_tokens)
         x = torch.cat([prefix, self.embed_mel(mel, torch.arange(mel.shape[1], device=mel.device))], dim=1)

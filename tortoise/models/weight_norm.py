@@ -71,8 +71,3 @@ def fold_state_dict(sd: Mapping[str, Tensor]) -> dict[str, Tensor]:
         else:
             out[key] = value
     return out
-
-
-def has_weight_norm(sd: Mapping[str, Tensor]) -> bool:
-    """True when ``sd`` holds at least one unfolded weight-norm pair."""
-    return any(_prefix(k, g) is not None for k in sd for g, _ in _PAIRS)
