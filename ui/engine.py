@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .history import History
 from .state import Settings, save
 
 STAGES = ("conditioning", "autoregressive", "clvp", "latents", "diffusion", "vocoder")
@@ -247,8 +248,6 @@ class Engine:
     # ---- history ------------------------------------------------------------------------------------------------
     def history(self):
         """The history of the current output folder (one object per folder, so writes are serialised)."""
-        from .history import History
-
         root = self._settings.resolved_output_dir()
         with self._state:
             if root not in self._histories:
