@@ -17,13 +17,13 @@ import sys
 import traceback
 from collections.abc import Callable
 
+import gradio as gr
+
+from tortoise.errors import TortoiseError
+
 
 def message(e: BaseException) -> str:
     """What the user reads for ``e``."""
-    import gradio as gr
-
-    from tortoise.errors import TortoiseError
-
     if isinstance(e, gr.Error):
         return str(e.message)
     if isinstance(e, TortoiseError):

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tortoise.api import STAGES
+from tortoise import devices, weights
+from tortoise.api import STAGES, TextToSpeech
 from tortoise.vocoders import VOCODERS
+from tortoise.voices import VoiceLibrary
 
+from .history import History
 from .state import Settings, save
 
 # rough share of a segment's time per stage, for the overall progress bar
@@ -111,13 +115,11 @@ class Engine:
 
     # ---- library objects --------------------------------------------------------------------------------------------
     def library(self):
-        from tortoise.voices import VoiceLibrary
 
         return VoiceLibrary(extra_dirs=list(self._settings.voices_dirs))
 
     def tts(self, precision: str | None = None):
         """The pipeline for the current settings (``precision`` overrides the setting for this job)."""
-        from tortoise.api import TextToSpeech
 
         s = self._settings
         precision = precision or s.precision
@@ -139,7 +141,6 @@ class Engine:
 
     def missing_models(self, *, vocoder: str = "univnet") -> list:
         """``CheckpointStatus`` of every checkpoint a generation needs that is missing or damaged."""
-        from tortoise import weights
 
         needed = VOCODERS[vocoder].checkpoint
         return [
@@ -165,8 +166,6 @@ class Engine:
 
         Returns the thread, or None when the models are missing. A job started meanwhile waits for it (same lock).
         """
-        import sys
-        import threading
 
         if self.missing_models():
             return None
@@ -199,7 +198,6 @@ class Engine:
 
     def free(self, *, unload: bool = True) -> None:
         """Release device memory: the allocator's cache always, the loaded models when ``unload``."""
-        from tortoise import devices
 
         tts = self._tts
         if tts is not None:
@@ -249,8 +247,6 @@ class Engine:
     # ---- history ------------------------------------------------------------------------------------------------
     def history(self):
         """The history of the current output folder (one object per folder, so writes are serialised)."""
-        from .history import History
-
         root = self._settings.resolved_output_dir()
         with self._state:
             if root not in self._histories:

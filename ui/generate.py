@@ -1,4 +1,5 @@
-"""Generate tab: widget values -> one ``GenerationOptions`` -> ``generate_long`` into a new output folder.
+"""The Generate tab's work (the tab is ``ui.generate_tab``): widget values -> one ``GenerationOptions`` ->
+``generate_long`` into a new output folder.
 
 Decisions:
 * Every generation goes through ``tortoise.longform.generate_long``, short text too: one code path, a folder per
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import importlib.util
 import json
 import shutil
 import sys
@@ -28,12 +30,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tortoise.audio import OUTPUT_SAMPLE_RATE
+from tortoise.errors import InvalidInputError, ModelNotFoundError, TortoiseError
+from tortoise.longform import COMBINED, PLAN, generate_long, segment_file
+from tortoise.options import PRESETS
+from tortoise.options import preset as preset_options
+from tortoise.redaction import Wav2VecAligner, has_redaction
+from tortoise.text import split_text
+
 from . import strings as S
 from .engine import STAGES, Engine, Job, JobCancelled
-from .history import CANCELLED, DONE, Entry, new_folder
+from .history import CANCELLED, DONE, Entry, new_folder, timings_markdown
 
 MAX_PLAYERS = 4
-# Generate widgets, by name: what app.py wires and what "reuse these settings" fills.
+# Generate widgets, by name: what the Generate tab (generate_tab.py) reads and what "reuse these settings" fills.
 FIELDS = (
     "text", "voices", "preset", "candidates", "seed", "samples", "sampler", "steps",
     "temperature", "top_p", "repetition_penalty", "cond_free_k", "vocoder", "precision", "voicefixer", "regenerate",
@@ -81,8 +91,6 @@ def voice_spec(selected) -> str:
 
 def text_info(text: str) -> str:
     """Character count and the segments the text will be split into (markdown)."""
-    from tortoise.text import split_text
-
     text = text or ""
     if not text.strip():
         return S.TEXT_EMPTY
@@ -96,17 +104,12 @@ def text_info(text: str) -> str:
 
 def preset_values(name: str) -> dict:
     """The advanced fields' values for preset ``name``."""
-    from tortoise.options import PRESETS
-
     o = PRESETS[name]
     return {w: getattr(o, f) for w, f in OPTION_FIELDS.items() if w not in ("candidates", "voicefixer")}
 
 
 def make_options(values: dict):
     """Widget values -> verified ``GenerationOptions`` (raises ``InvalidInputError`` naming the bad value)."""
-    from tortoise.errors import InvalidInputError
-    from tortoise.options import preset
-
     overrides = {}
     for widget, field in OPTION_FIELDS.items():
         v = values.get(widget)
@@ -124,13 +127,11 @@ def make_options(values: dict):
         if float(seed) != int(seed) or int(seed) < 0:
             raise InvalidInputError(f"seed={seed!r} must be a whole number >= 0 (or -1 for a random one)")
         overrides["seed"] = int(seed)
-    return preset(values.get("preset") or "fast", **overrides)
+    return preset_options(values.get("preset") or "fast", **overrides)
 
 
 def make_request(values: dict, last: dict | None = None) -> Request:
     """Widget values (by ``FIELDS`` name) and the tab's last result -> a ``Request``."""
-    from tortoise.errors import InvalidInputError
-
     text = (values.get("text") or "").strip()
     if not text:
         raise InvalidInputError(S.NO_TEXT)
@@ -147,8 +148,6 @@ def make_request(values: dict, last: dict | None = None) -> Request:
         folder = Path(last["folder"])
     redact = values.get("redact") is not False
     if redact:
-        from tortoise.redaction import has_redaction
-
         has_redaction(text)  # unbalanced or nested brackets: refused here, before any work
     precision = values.get("precision")
     return Request(
@@ -166,10 +165,6 @@ def make_request(values: dict, last: dict | None = None) -> Request:
 def redaction_problem(text: str, redact: bool = True) -> tuple[str, bool] | None:
     """Why the ``[bracketed]`` parts of ``text`` cannot be cut from the audio on this machine now, and whether
     downloading the aligner would fix it; None when they can (or there is nothing to cut). Looks, loads nothing."""
-    import importlib.util
-
-    from tortoise.redaction import Wav2VecAligner, has_redaction
-
     if not redact or not has_redaction(text):
         return None
     if importlib.util.find_spec("transformers") is None:
@@ -181,8 +176,6 @@ def redaction_problem(text: str, redact: bool = True) -> tuple[str, bool] | None
 
 def download_aligner() -> str:
     """Fetch the redaction aligner's files into the Hugging Face cache (raises ``ModelNotFoundError`` on failure)."""
-    from tortoise.redaction import Wav2VecAligner
-
     Wav2VecAligner().download()
     return S.ALIGNER_DOWNLOADED
 
@@ -201,9 +194,6 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
 
     Raises ``TortoiseError`` for what the user can fix (missing models, unknown voice, bad text).
     """
-    from tortoise.errors import ModelNotFoundError
-    from tortoise.longform import COMBINED, PLAN, generate_long, segment_file
-
     missing = engine.missing_models(vocoder=req.options.vocoder)
     if missing:
         names = ", ".join(st.checkpoint.filename for st in missing)
@@ -286,22 +276,6 @@ def stage_html(job: Job | None, note: str = "") -> str:
     return f'<div class="tts-progress"><div>{html.escape(head)}</div>{"".join(rows)}</div>'
 
 
-def timings_markdown(e: Entry) -> str:
-    if not e.timings and e.status != DONE:
-        return f"**{e.status}** — {len(e.files)} of {e.segments} segment(s) in `{e.folder}`"
-    lines = ["| stage | seconds |", "|---|---|"]
-    lines += [f"| {S.STAGE_NAMES.get(k, k)} | {v:.2f} |" for k, v in e.timings.items()]
-    lines.append(f"| **total** | **{sum(e.timings.values()):.2f}** |")
-    rtf = f"{e.rtf:.2f}" if e.rtf is not None else "-"
-    lines.append(
-        f"\nSpeech: {e.audio_seconds:.1f} s · real-time factor {rtf} (seconds of computing per second of speech; "
-        f"below 1 is faster than real time) · seed {e.seed} · {e.device} {e.precision}\n\nFiles: `{e.folder}`"
-    )
-    if e.message:
-        lines.append(f"\nSkipped: {e.message}")
-    return "\n".join(lines)
-
-
 def players(e: Entry) -> list[tuple[str, str | None]]:
     """(label, file) for each of the ``MAX_PLAYERS`` players: the candidates of a one-segment text, else segments."""
     if e.segments <= 1:
@@ -336,8 +310,6 @@ def cancel(engine: Engine, session: str, *, wait: float = 10.0, job: Job | None 
 
 def reuse_values(text: str, voice: str, preset: str, options: dict, seed) -> dict:
     """Generate widget values (by ``FIELDS`` name) that repeat a generation's settings."""
-    from tortoise.options import PRESETS
-
     values = {"text": text, "voices": [v for v in voice.split("&") if v], "seed": seed, "regenerate": ""}
     values["preset"] = preset if preset in PRESETS else "fast"
     for widget, field in OPTION_FIELDS.items():
@@ -364,8 +336,6 @@ def stream(
     timings, last, and ``redaction``: (message, can download) when the text's [brackets] cannot be cut, before any
     work). Library errors become ``gr.Error``; cancelling yields a final status."""
     import gradio as gr
-
-    from tortoise.errors import TortoiseError
 
     job = engine.begin(session)  # first: a job submitted for this tab is consumed even when the request is bad
     if job is None:
@@ -430,12 +400,6 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
     The text and voice and the sampling settings come from the Generate tab; nothing is saved (use Generate for
     files and history). Raises ``TortoiseError`` for bad input or missing models.
     """
-    import dataclasses
-    import shutil
-
-    from tortoise.audio import OUTPUT_SAMPLE_RATE
-    from tortoise.errors import InvalidInputError, TortoiseError
-
     text = (values.get("text") or "").strip()
     if not text:
         raise InvalidInputError("type some text to speak first")

@@ -1,4 +1,5 @@
-"""History: every generation is a folder in the output folder, listed in a JSON index.
+"""History: every generation is a folder in the output folder, listed in a JSON index; and how an entry is shown
+(table rows, picker choices, details and timings). The tab is ``ui.history_tab``.
 
 Decisions:
 * A generation's folder holds what ``tortoise.longform.generate_long`` writes (``segments.json``, ``NN.wav``,
@@ -18,6 +19,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tortoise.audio_io import atomic_write, read_metadata
+from tortoise.longform import COMBINED, PLAN, segment_file
+
+from . import strings as S
 
 INDEX = "history.json"
 DONE, CANCELLED, FAILED = "done", "cancelled", "failed"
@@ -63,9 +69,6 @@ def new_folder(root: Path, voice: str) -> Path:
 
 def entry_from_folder(folder: Path) -> Entry | None:
     """Rebuild an entry from a generation folder alone (its plan and its files' metadata)."""
-    from tortoise.audio_io import read_metadata
-    from tortoise.longform import COMBINED, PLAN, segment_file
-
     try:
         plan = json.loads((folder / PLAN).read_text())
         segments = list(plan["segments"])
@@ -115,8 +118,6 @@ class History:
             return None
 
     def _write(self, entries: list[Entry]) -> None:
-        from tortoise.audio_io import atomic_write
-
         text = json.dumps({"entries": [dataclasses.asdict(e) for e in entries]}, indent=1)
         atomic_write(self.index, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
@@ -165,10 +166,25 @@ def choices(entries: list[Entry]) -> list[tuple[str, str]]:
     return [(f"{e.created} · {e.voice} · {e.text[:40]}", e.id) for e in entries]
 
 
+def timings_markdown(e: Entry) -> str:
+    """Stage timings, speed and where the files are, of one generation (markdown)."""
+    if not e.timings and e.status != DONE:
+        return f"**{e.status}** — {len(e.files)} of {e.segments} segment(s) in `{e.folder}`"
+    lines = ["| stage | seconds |", "|---|---|"]
+    lines += [f"| {S.STAGE_NAMES.get(k, k)} | {v:.2f} |" for k, v in e.timings.items()]
+    lines.append(f"| **total** | **{sum(e.timings.values()):.2f}** |")
+    rtf = f"{e.rtf:.2f}" if e.rtf is not None else "-"
+    lines.append(
+        f"\nSpeech: {e.audio_seconds:.1f} s · real-time factor {rtf} (seconds of computing per second of speech; "
+        f"below 1 is faster than real time) · seed {e.seed} · {e.device} {e.precision}\n\nFiles: `{e.folder}`"
+    )
+    if e.message:
+        lines.append(f"\nSkipped: {e.message}")
+    return "\n".join(lines)
+
+
 def details_markdown(e: Entry) -> str:
     """The History tab's description of one generation."""
-    from .generate import timings_markdown
-
     opts = ", ".join(f"{k}={v}" for k, v in e.options.items())
     head = f"**Text:** {e.text}\n\n**Voice:** {e.voice} · **preset:** {e.preset or '-'} · **status:** {e.status}"
     return f"{head}\n\n**Settings:** `{opts}`\n\n{timings_markdown(e)}"
@@ -180,8 +196,6 @@ def reuse_from_file(path: str) -> dict | None:
     Segment files carry their text, voice, seed and options; ``combined.wav`` the whole text, the voice, the job's
     seed (segment i used seed + i) and options. Other files give None.
     """
-    from tortoise.audio_io import read_metadata
-
     try:
         meta = read_metadata(path)
     except Exception:  # not audio, or unreadable: no settings

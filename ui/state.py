@@ -19,8 +19,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tortoise.audio_io import atomic_write
+from tortoise.errors import InvalidInputError
 from tortoise.options import OFFLOAD_POLICIES as OFFLOADS
-from tortoise.options import PRECISIONS
+from tortoise.options import PRECISIONS, PRESETS
+from tortoise.weights import resolve_models_dir
 
 CONFIG_NAME = "settings.json"
 
@@ -53,7 +56,6 @@ class Settings:
 
     def problems(self) -> list[str]:
         """What is wrong with these values (empty when they are usable)."""
-        from tortoise.options import PRESETS
 
         out = []
         if not isinstance(self.device, str) or not self.device.strip():
@@ -74,7 +76,6 @@ class Settings:
 
     def checked(self) -> Settings:
         """``self`` when valid; raises ``InvalidInputError`` listing every problem otherwise."""
-        from tortoise.errors import InvalidInputError
 
         if problems := self.problems():
             raise InvalidInputError("; ".join(problems))
@@ -85,7 +86,6 @@ class Settings:
         return None if self.device in ("", "auto") else self.device
 
     def resolved_models_dir(self) -> Path:
-        from tortoise.weights import resolve_models_dir
 
         return resolve_models_dir(self.models_dir.strip() or None)
 
@@ -137,7 +137,6 @@ def load(path: Path | None = None) -> tuple[Settings, list[str]]:
 
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write ``settings`` (checked first) atomically; returns the file's path."""
-    from tortoise.audio_io import atomic_write
 
     settings.checked()
     path = path or config_path()

@@ -28,6 +28,7 @@ VOICE_HELP = (
 )
 REFRESH = "Refresh"
 RANDOM_VOICE = "Surprise me"
+NO_VOICES_YET = "there are no voices yet; make one in the Voices tab"
 PRESET = "Preset"
 PRESET_HELP = "Speed against quality. ultra_fast is for trying things out; standard/high_quality take much longer."
 CANDIDATES = "Candidates"
@@ -156,6 +157,7 @@ HISTORY_HEADERS = ["when", "voice", "text", "seconds", "RTF", "status"]
 HISTORY_TABLE = "Past generations (newest first)"
 HISTORY_PICK = "Generation"
 HISTORY_EMPTY = "Nothing generated yet."
+PICK_GENERATION = "pick a generation first"
 REUSE = "Reuse these settings"
 HISTORY_AUDIO = "Audio"
 HISTORY_DETAILS = "Settings and timings"

@@ -1,4 +1,5 @@
-"""Voices tab: recordings -> a prepared voice (``tortoise.voiceprep``), and the voice library (list, rename, delete).
+"""The Voices tab: recordings -> a prepared voice (``tortoise.voiceprep``), and the voice library (list, rename,
+delete). The work on plain values first, then the tab (layout and events).
 
 Decisions:
 * New voices go to the user's voices folder (``VoiceLibrary.user_dir``); only voices there can be renamed or
@@ -15,8 +16,18 @@ import json
 import shutil
 from pathlib import Path
 
+import gradio as gr
+
+from tortoise.audio_io import atomic_write
+from tortoise.errors import InvalidInputError, VoiceError
+from tortoise.voiceprep import VOICE_JSON, PrepOptions, format_report, prepare_voice, sanitize_voice_name
+from tortoise.voiceprep import preview as prep_preview
+from tortoise.voices import builtin_voices_dirs
+
+from . import alerts
 from . import strings as S
 from .engine import Engine
+from .page import GPU, LIGHT, Shared
 
 PREP_FIELDS = ("denoise", "denoise_strength", "highpass", "trim", "normalize", "slice", "keep_rejected")
 
@@ -40,8 +51,6 @@ def source_names(files, mic) -> list[str]:
 
 def prep_options(values: dict):
     """Checkbox and slider values -> ``PrepOptions``."""
-    from tortoise.voiceprep import PrepOptions
-
     return PrepOptions(
         denoise=bool(values.get("denoise", True)),
         denoise_strength=float(values.get("denoise_strength", 0.85)),
@@ -55,9 +64,6 @@ def prep_options(values: dict):
 
 def preview(files, mic, which: str | None, values: dict):
     """(before, after) as ``(sample_rate, samples)`` for the chosen recording."""
-    from tortoise.errors import InvalidInputError
-    from tortoise.voiceprep import preview as prep_preview
-
     items, names = sources(files, mic), source_names(files, mic)
     if not items:
         raise InvalidInputError(S.NO_RECORDINGS)
@@ -88,9 +94,6 @@ def clip_rows(report) -> list[list]:
 
 def prepare(engine: Engine, files, mic, name: str, values: dict, *, save: bool, overwrite: bool = False, progress=None):
     """Run the preparation (``save`` False: a dry run). Returns (summary markdown, clip rows, details text, report)."""
-    from tortoise.errors import InvalidInputError
-    from tortoise.voiceprep import format_report, prepare_voice
-
     items = sources(files, mic)
     if not items:
         raise InvalidInputError(S.NO_RECORDINGS)
@@ -134,8 +137,6 @@ def prepare(engine: Engine, files, mic, name: str, values: dict, *, save: bool, 
 
 # ---- library ------------------------------------------------------------------------------------------------------
 def _where(engine: Engine, voice) -> str:
-    from tortoise.voices import builtin_voices_dirs
-
     root = voice.path.parent.resolve()
     if root == engine.library().user_dir.expanduser().resolve():
         return S.WHERE_USER
@@ -173,8 +174,6 @@ def first_clip(engine: Engine, name: str | None) -> str | None:
 
 
 def _own(engine: Engine, name: str):
-    from tortoise.errors import VoiceError
-
     library = engine.library()
     voice = library.get(name)
     user_dir = library.user_dir.expanduser().resolve()
@@ -185,9 +184,6 @@ def _own(engine: Engine, name: str):
 
 def rename(engine: Engine, old: str, new: str) -> str:
     """Rename one of the user's voices; returns the new (sanitised) name."""
-    from tortoise.errors import VoiceError
-    from tortoise.voiceprep import VOICE_JSON, sanitize_voice_name
-
     voice, user_dir = _own(engine, old)
     target_name = sanitize_voice_name(new or "")
     target = user_dir / target_name
@@ -199,8 +195,6 @@ def rename(engine: Engine, old: str, new: str) -> str:
         try:
             data = json.loads(meta.read_text())
             if isinstance(data, dict):
-                from tortoise.audio_io import atomic_write
-
                 data["name"] = target_name
                 atomic_write(meta, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
         except (OSError, ValueError):
@@ -212,3 +206,140 @@ def delete(engine: Engine, name: str) -> None:
     """Delete one of the user's voices (its folder). Built-in and extra voices are refused."""
     voice, _ = _own(engine, name)
     shutil.rmtree(voice.path)
+
+
+# ---- the tab ------------------------------------------------------------------------------------------------------
+def layout() -> dict:
+    """The tab's components by name (stable ``voice-*`` element ids: the browser tests find them by these)."""
+    c: dict = {}
+    with gr.Row():
+        with gr.Column(scale=3):
+            gr.Markdown(f"### {S.NEW_VOICE}\n{S.NEW_VOICE_HELP}")
+            c["files"] = gr.File(label=S.UPLOAD, file_count="multiple", type="filepath", elem_id="voice-upload")
+            c["mic"] = gr.Audio(label=S.RECORD, sources=["microphone"], type="numpy", elem_id="voice-mic")
+            with gr.Accordion(S.PREP_OPTIONS, open=False):
+                c["denoise"] = gr.Checkbox(label=S.DENOISE, value=True)
+                c["denoise_strength"] = gr.Slider(0.0, 1.0, value=0.85, step=0.05, label=S.DENOISE_STRENGTH)
+                c["highpass"] = gr.Checkbox(label=S.HIGHPASS, value=True)
+                c["trim"] = gr.Checkbox(label=S.TRIM, value=True)
+                c["normalize"] = gr.Checkbox(label=S.NORMALIZE, value=True)
+                c["slice"] = gr.Checkbox(label=S.SLICE, value=True)
+                c["keep_rejected"] = gr.Checkbox(label=S.KEEP_REJECTED, value=False)
+            with gr.Row():
+                c["which"] = gr.Dropdown(label=S.PREVIEW_WHICH, choices=[], scale=2)
+                c["preview"] = gr.Button(S.PREVIEW, scale=1, elem_id="voice-preview")
+            with gr.Row():
+                c["before"] = gr.Audio(label=S.BEFORE, interactive=False, elem_id="voice-before")
+                c["after"] = gr.Audio(label=S.AFTER, interactive=False, elem_id="voice-after")
+            with gr.Row():
+                c["name"] = gr.Textbox(label=S.VOICE_NAME, placeholder=S.VOICE_NAME_PLACEHOLDER, elem_id="voice-name")
+                c["overwrite"] = gr.Checkbox(label=S.OVERWRITE, value=False)
+            with gr.Row():
+                c["check"] = gr.Button(S.CHECK, elem_id="voice-check")
+                c["save"] = gr.Button(S.SAVE_VOICE, variant="primary", elem_id="voice-save")
+            c["summary"] = gr.Markdown(elem_id="voice-summary")
+            c["clips"] = gr.Dataframe(headers=S.CLIP_HEADERS, label=S.CLIPS_TABLE, interactive=False, wrap=True)
+            with gr.Accordion(S.PREP_DETAILS, open=False):
+                c["details"] = gr.Code(language=None, show_label=False)
+        with gr.Column(scale=2):
+            gr.Markdown(f"### {S.LIBRARY}")
+            c["table"] = gr.Dataframe(headers=S.VOICE_HEADERS, interactive=False, elem_id="voice-table")
+            c["refresh"] = gr.Button(S.REFRESH, size="sm", elem_id="voice-refresh")
+            c["pick"] = gr.Dropdown(label=S.PICK_VOICE, choices=[], elem_id="voice-pick")
+            c["listen"] = gr.Audio(label=S.LISTEN, interactive=False)
+            with gr.Row():
+                c["new_name"] = gr.Textbox(label=S.NEW_NAME, scale=2, elem_id="voice-new-name")
+                c["rename"] = gr.Button(S.RENAME, scale=1, elem_id="voice-rename")
+            with gr.Row():
+                c["confirm"] = gr.Checkbox(label=S.CONFIRM_DELETE, value=False, elem_id="voice-confirm")
+                c["delete"] = gr.Button(S.DELETE, variant="stop", elem_id="voice-delete")
+            c["library_msg"] = gr.Markdown(elem_id="voice-library-msg")
+    return c
+
+
+class VoicesTab:
+    """The Voices tab (``ui.page`` describes the contract)."""
+
+    def __init__(self, engine: Engine, shared: Shared):
+        self.engine, self.shared = engine, shared
+        with gr.Tab(S.TAB_VOICES, id="voices"):
+            self.c = c = layout()
+        shared.voices.add([c["table"], c["pick"]], self.lists)
+
+    def lists(self) -> dict:
+        """The library table and the voice picker."""
+        rows = voice_rows(self.engine)
+        return {self.c["table"]: rows, self.c["pick"]: gr.update(choices=voice_choices(self.engine))}
+
+    def wire(self) -> None:
+        c, voices = self.c, self.shared.voices
+        prep_inputs = {c[k] for k in PREP_FIELDS} | {c["files"], c["mic"], c["name"], c["overwrite"]}
+        for comp in (c["files"], c["mic"]):
+            comp.change(self.on_sources, [c["files"], c["mic"]], c["which"], **LIGHT)
+        # errors: the new-voice column's in its summary, the library column's in its message line
+        in_summary, in_library = alerts.shown(c["summary"]), alerts.shown(c["library_msg"])
+        preview_outputs = [c["before"], c["after"], c["summary"]]
+        c["preview"].click(in_summary(self.on_preview), prep_inputs | {c["which"]}, preview_outputs,
+                           api_visibility="private")  # fmt: skip
+        prep_outputs = [c["summary"], c["clips"], c["details"]]
+        c["check"].click(in_summary(self.on_check), prep_inputs, prep_outputs, api_visibility="private")
+        c["save"].click(in_summary(self.on_save), prep_inputs, [*prep_outputs, *voices.outputs],
+                        api_name="prepare_voice", **GPU)  # fmt: skip
+        c["refresh"].click(voices, outputs=voices.outputs, **LIGHT)
+        c["pick"].change(in_library(self.on_pick), c["pick"], [c["listen"], c["new_name"], c["library_msg"]], **LIGHT)
+        rename_inputs, library_outputs = [c["pick"], c["new_name"]], [*voices.outputs, c["library_msg"]]
+        c["rename"].click(in_library(self.on_rename), rename_inputs, library_outputs, **LIGHT)
+        c["delete"].click(
+            in_library(self.on_delete), [c["pick"], c["confirm"]], [*library_outputs, c["confirm"]], **LIGHT
+        )
+
+    def on_sources(self, files, mic):
+        names = source_names(files, mic)
+        return gr.update(choices=names, value=names[0] if names else None)
+
+    def on_preview(self, data: dict) -> dict:
+        c = self.c
+        values = {k: data[c[k]] for k in PREP_FIELDS}
+        before, after = preview(data[c["files"]], data[c["mic"]], data[c["which"]], values)
+        return {c["before"]: before, c["after"]: after, c["summary"]: ""}
+
+    def prepare(self, data: dict, save: bool, progress) -> dict:
+        c = self.c
+        values = {k: data[c[k]] for k in PREP_FIELDS}
+        summary, rows, details, _ = prepare(
+            self.engine, data[c["files"]], data[c["mic"]], data[c["name"]], values,
+            save=save, overwrite=bool(data[c["overwrite"]]), progress=progress,
+        )  # fmt: skip
+        out = {c["summary"]: summary, c["clips"]: rows, c["details"]: details}
+        return {**out, **self.shared.voices()} if save else out
+
+    def on_check(self, data: dict, progress=gr.Progress()) -> dict:  # noqa: B008
+        return self.prepare(data, False, progress)
+
+    def on_save(self, data: dict, progress=gr.Progress()) -> dict:  # noqa: B008
+        return self.prepare(data, True, progress)
+
+    def on_pick(self, name) -> dict:
+        c = self.c
+        return {c["listen"]: first_clip(self.engine, name), c["new_name"]: name or "", c["library_msg"]: ""}
+
+    def on_rename(self, old, new) -> dict:
+        if not old:
+            raise gr.Error(S.NO_VOICE)
+        name = rename(self.engine, old, new)
+        return {
+            **self.shared.voices(),
+            self.c["library_msg"]: S.RENAMED.format(old=old, new=name),
+            self.c["pick"]: name,
+        }
+
+    def on_delete(self, name, confirmed) -> dict:
+        c = self.c
+        if not name:
+            raise gr.Error(S.NO_VOICE)
+        if not confirmed:
+            raise gr.Error(S.DELETE_CONFIRM_FIRST)
+        delete(self.engine, name)
+        lists = self.shared.voices()
+        lists[c["pick"]] = gr.update(choices=lists[c["pick"]]["choices"], value=None)
+        return {**lists, c["library_msg"]: S.DELETED.format(name=name), c["confirm"]: False}
