@@ -120,7 +120,6 @@ class Engine:
 
     def tts(self, precision: str | None = None):
         """The pipeline for the current settings (``precision`` overrides the setting for this job)."""
-
         s = self._settings
         precision = precision or s.precision
         key = (*s.engine_key(), precision)
@@ -141,7 +140,6 @@ class Engine:
 
     def missing_models(self, *, vocoder: str = "univnet") -> list:
         """``CheckpointStatus`` of every checkpoint a generation needs that is missing or damaged."""
-
         needed = VOCODERS[vocoder].checkpoint
         return [
             st
@@ -166,7 +164,6 @@ class Engine:
 
         Returns the thread, or None when the models are missing. A job started meanwhile waits for it (same lock).
         """
-
         if self.missing_models():
             return None
 
@@ -198,7 +195,6 @@ class Engine:
 
     def free(self, *, unload: bool = True) -> None:
         """Release device memory: the allocator's cache always, the loaded models when ``unload``."""
-
         tts = self._tts
         if tts is not None:
             if unload:

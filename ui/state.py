@@ -56,7 +56,6 @@ class Settings:
 
     def problems(self) -> list[str]:
         """What is wrong with these values (empty when they are usable)."""
-
         out = []
         if not isinstance(self.device, str) or not self.device.strip():
             out.append(f"device {self.device!r} must be a device name such as cpu, cuda, xpu, mps or auto")
@@ -76,7 +75,6 @@ class Settings:
 
     def checked(self) -> Settings:
         """``self`` when valid; raises ``InvalidInputError`` listing every problem otherwise."""
-
         if problems := self.problems():
             raise InvalidInputError("; ".join(problems))
         return self
@@ -86,7 +84,6 @@ class Settings:
         return None if self.device in ("", "auto") else self.device
 
     def resolved_models_dir(self) -> Path:
-
         return resolve_models_dir(self.models_dir.strip() or None)
 
     def resolved_output_dir(self) -> Path:
