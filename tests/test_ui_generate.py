@@ -14,6 +14,7 @@ pytest.importorskip("gradio")
 
 from tortoise.audio_io import read_metadata
 from tortoise.errors import InvalidInputError, TortoiseError
+from tortoise.text import split_text
 from ui import generate
 from ui.engine import Engine, Job
 from ui.history import CANCELLED, DONE
@@ -312,3 +313,16 @@ def test_aligner_download_failure_says_why(monkeypatch, no_aligner):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     with pytest.raises(ModelNotFoundError, match="cannot reach the hub"):
         generate.download_aligner()
+
+
+def test_the_splitter_setting_decides_the_segments(engine):
+    # the original never ends a segment inside double quotes; ours ends at the first sentence end past 200 characters
+    quoted = '"' + " ".join(f"Sentence number {i} is here." for i in range(12)) + '" Then the narrator speaks.'
+    ours, original = split_text(quoted), split_text(quoted, splitter="original")
+    assert ours[1].startswith("Sentence number 8") and original[1].startswith("Sentence number 11")
+    assert "2. Sentence number 8 " in generate.text_info(quoted)
+    assert "2. Sentence number 11 " in generate.text_info(quoted, "original")
+    engine.apply(dataclasses.replace(engine.settings, splitter="original"))
+    out = final(engine, quick(text=quoted, steps=2, samples=1))
+    plan = json.loads((Path(out["combined"]).parent / "segments.json").read_text())
+    assert plan["segments"] == original

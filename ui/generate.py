@@ -89,12 +89,12 @@ def voice_spec(selected) -> str:
     return "&".join(n.strip() for n in names if n and n.strip())
 
 
-def text_info(text: str) -> str:
-    """Character count and the segments the text will be split into (markdown)."""
+def text_info(text: str, splitter: str = "ours") -> str:
+    """Character count and the segments the text will be split into by ``splitter`` (markdown)."""
     text = text or ""
     if not text.strip():
         return S.TEXT_EMPTY
-    segments = split_text(text)
+    segments = split_text(text, splitter=splitter)
     head = S.TEXT_INFO.format(chars=len(text), n=len(segments), s="" if len(segments) == 1 else "s")
     if len(segments) < 2:
         return head
@@ -216,6 +216,7 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
                 req.options,
                 folder,
                 regenerate=req.regenerate or None,
+                splitter=engine.settings.splitter,
                 on_segment=job.on_segment,
                 progress=job.progress,
             )

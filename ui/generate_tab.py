@@ -138,10 +138,13 @@ class GenerateTab:
         voices = gr.update(choices=[*names, "random"], value=names[:1])  # a voice ready to go
         return {self.c["voices"]: voices, self.c["generate"]: ready, self.c["stream"]: ready}
 
+    def on_text(self, text: str) -> str:
+        return generate.text_info(text, self.engine.settings.splitter)
+
     # ---- events -------------------------------------------------------------------------------------------------
     def wire(self) -> None:
         c, shared = self.c, self.shared
-        c["text"].change(generate.text_info, c["text"], c["text_info"], trigger_mode="always_last", **LIGHT)
+        c["text"].change(self.on_text, c["text"], c["text_info"], trigger_mode="always_last", **LIGHT)
         # .input, not .change: "reuse these settings" sets the preset too and must not reset the fields it fills
         c["preset"].input(self.on_preset, c["preset"], self.advanced, **LIGHT)
         c["refresh"].click(shared.voices, outputs=shared.voices.outputs, **LIGHT)

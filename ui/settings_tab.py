@@ -18,6 +18,7 @@ import gradio as gr
 from tortoise import devices, doctor, weights
 from tortoise.errors import InvalidInputError
 from tortoise.options import PRESETS
+from tortoise.text import SPLITTERS
 
 from . import alerts
 from . import strings as S
@@ -25,7 +26,10 @@ from .engine import Engine
 from .page import GPU, LIGHT, Refresh, Shared
 from .state import OFFLOADS, PRECISIONS, Settings, default_output_dir
 
-FIELDS = ("device", "precision", "batch_size", "offload", "keep_models_loaded", "models_dir", "output_dir", "preset")
+FIELDS = (
+    "device", "precision", "batch_size", "offload", "keep_models_loaded", "models_dir", "output_dir", "preset",
+    "splitter",
+)  # fmt: skip
 
 
 def device_choices(current: str = "auto") -> list[str]:
@@ -100,6 +104,7 @@ def from_values(engine: Engine, values: dict) -> Settings:
         models_dir=(values.get("models_dir") or "").strip(),
         output_dir=(values.get("output_dir") or "").strip(),
         default_preset=values.get("preset") or "fast",
+        splitter=values.get("splitter") or "ours",
     ).checked()
 
 
@@ -120,6 +125,7 @@ def form_values(settings: Settings) -> dict:
         "models_dir": settings.models_dir,
         "output_dir": settings.output_dir,
         "preset": settings.default_preset,
+        "splitter": settings.splitter,
     }
 
 
@@ -153,6 +159,8 @@ def layout(settings: Settings) -> dict:
             c["keep_models_loaded"] = gr.Checkbox(label=S.KEEP_LOADED, value=settings.keep_models_loaded)
             c["preset"] = gr.Dropdown(list(PRESETS), value=settings.default_preset, label=S.DEFAULT_PRESET,
                                       elem_id="set-preset")  # fmt: skip
+            c["splitter"] = gr.Radio(list(SPLITTERS), value=settings.splitter, label=S.SPLITTER, info=S.SPLITTER_HELP,
+                                     elem_id="set-splitter")  # fmt: skip
             c["output_dir"] = gr.Textbox(label=S.OUTPUT_DIR, value=settings.output_dir, elem_id="set-output",
                                          info=S.OUTPUT_DIR_HELP.format(default=default_output))  # fmt: skip
             with gr.Row():

@@ -23,6 +23,7 @@ from tortoise.audio_io import atomic_write
 from tortoise.errors import InvalidInputError
 from tortoise.options import OFFLOAD_POLICIES as OFFLOADS
 from tortoise.options import PRECISIONS, PRESETS
+from tortoise.text import SPLITTERS
 from tortoise.weights import resolve_models_dir
 
 CONFIG_NAME = "settings.json"
@@ -52,6 +53,7 @@ class Settings:
     models_dir: str = ""
     output_dir: str = ""
     default_preset: str = "fast"
+    splitter: str = "ours"  # how long text is split (tortoise.text.split_text): ours, or the original's
     voices_dirs: tuple[str, ...] = ()
 
     def problems(self) -> list[str]:
@@ -67,6 +69,8 @@ class Settings:
             out.append(f"offload {self.offload!r} is unknown; choose one of {', '.join(OFFLOADS)}")
         if self.default_preset not in PRESETS:
             out.append(f"preset {self.default_preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        if self.splitter not in SPLITTERS:
+            out.append(f"splitter {self.splitter!r} is unknown; choose one of {', '.join(SPLITTERS)}")
         if not isinstance(self.keep_models_loaded, bool):
             out.append(f"keep_models_loaded {self.keep_models_loaded!r} must be true or false")
         if not isinstance(self.models_dir, str) or not isinstance(self.output_dir, str):

@@ -184,6 +184,11 @@ IMPORT = "Import"
 OUTPUT_DIR = "Output folder"
 OUTPUT_DIR_HELP = "Empty = the default ({default})."
 DEFAULT_PRESET = "Default preset"
+SPLITTER = "Long-text splitter"
+SPLITTER_HELP = (
+    "How long text is cut into segments: ours ends them at sentence ends; original is TorToiSe's own splitter "
+    "(never inside double quotes), for segments identical to the original's"
+)
 SAVE_SETTINGS = "Save settings"
 UNLOAD = "Free memory (unload models)"
 SETTINGS_SAVED = "Saved to `{path}`. {applied}"
