@@ -114,7 +114,10 @@ async def _body(first, items: asyncio.Queue, request: Request, job: Job):
                 return
             if item:
                 yield _sse({"type": "speech.audio.delta", "audio": base64.b64encode(item).decode()}) if sse else item
-            item = await _next_item(items, request, job)
+            try:
+                item = await _next_item(items, request, job)
+            except Cancelled:  # the client went away: nothing more to send, and nothing to report
+                return
         if sse:
             usage = {"input_tokens": job.input_tokens, "output_tokens": job.output_tokens}
             usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
