@@ -1,7 +1,8 @@
 """``tortoise-tts``: the command line. It parses arguments and calls the library; errors are one line each.
 
 ``tortoise-tts [TEXT...] [options]`` speaks text (or stdin, or ``--textfile``); sub-commands: ``doctor``, ``voices``
-(list, prepare), ``models`` (list, download, verify, import), ``latents`` (export a voice's latents), ``detect``.
+(list, prepare), ``models`` (list, download, verify, import), ``latents`` (export a voice's latents), ``detect``,
+``serve`` (the OpenAI-compatible speech API, tortoise/server).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import __version__, runtime
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("doctor", "voices", "models", "latents", "detect")
+SUBCOMMANDS = ("doctor", "voices", "models", "latents", "detect", "serve")
 
 # option flag -> GenerationOptions field (the original's and the fast fork's names are both accepted)
 TUNING = {
@@ -83,6 +84,9 @@ def _speak_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--stream", action="store_true", help="with -o: write the audio progressively as it is made "
                    "(starts within a sentence in fast mode)")
+    p.add_argument("--format", help="output format: mp3, opus, aac, m4a, flac, wav or pcm (default: from the -o "
+                   "extension, else wav); with -O, written as combined.EXT beside combined.wav")
+    p.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25-4.0, pitch kept (default 1)")
     m = p.add_argument_group("several outputs and long text")
     m.add_argument("--candidates", type=int, help="return the N best candidates (default 1)")
     m.add_argument("--regenerate", help="only regenerate these segments, e.g. '2' or '1,4-5' (others are reused)")
@@ -193,6 +197,7 @@ def _checked_segments(tts, text: str, **split) -> list[str]:
 def _speak(args: argparse.Namespace) -> int:
     from .cli_progress import StageBars, print_timings
     from .longform import COMBINED, generate_long, segment_file
+    from .output import converted_name, file_tags, finish
 
     if args.list_voices:
         return _voices_list(args)
@@ -206,6 +211,9 @@ def _speak(args: argparse.Namespace) -> int:
         raise InvalidInputError("several voices make several outputs: use -O/--output-dir instead of -o")
     if args.stream and (args.output is None or len(voices) > 1):
         raise InvalidInputError("--stream writes one file: give -o FILE and one voice")
+    from .output import check_output
+
+    args.output, fmt = check_output(args.output, args.format, args.speed, stream=args.stream)
     tts = _engine(args)  # loads no model
     # every segment, as generation will split it (TextToSpeech.stream splits with the defaults)
     split = {} if args.stream else {"desired_length": desired, "max_length": maximum, "splitter": args.splitter}
@@ -213,7 +221,7 @@ def _speak(args: argparse.Namespace) -> int:
     for voice in voices:
         tts.check_voice(voice)  # fail before any work, not once per segment
     if args.stream:
-        return _stream(tts, text, voices[0], options, args.output)
+        return _stream(tts, text, voices[0], options, args.output, fmt, args.speed)
     status = 0
     with contextlib.ExitStack() as stack:
         for voice in voices:
@@ -238,30 +246,42 @@ def _speak(args: argparse.Namespace) -> int:
                 )
                 continue
             final = result.combined
+            tags = file_tags(final, text, voice)
             if args.output is not None:
-                final = _place_output(result, args.output, options.candidates, segment_file)
+                final = _place_output(result, args.output, options.candidates, segment_file, fmt, args.speed, tags)
+            elif fmt is not None or args.speed != 1.0:
+                final = finish(final, converted_name(final, fmt, args.speed), fmt, args.speed, tags=tags)
             print(f"{voice}: {final}")
             if result.generated and not args.quiet:
                 print_timings(result, Path(final) if args.output else folder / COMBINED)
     return status
 
 
-def _stream(tts, text: str, voice: str, options, output: Path) -> int:
-    """Write chunks to ``output`` as they come (the WAV header is updated after each one)."""
+def _stream(tts, text: str, voice: str, options, output: Path, fmt: str | None, speed: float) -> int:
+    """Write chunks to ``output`` as they come (a WAV header is updated after each one)."""
     import time
 
     import soundfile as sf
 
     from .audio import OUTPUT_SAMPLE_RATE as RATE
+    from .output import stream_to_file
+    from .speed import change_speed
 
     output.parent.mkdir(parents=True, exist_ok=True)
     start, first, samples = time.perf_counter(), None, 0
-    with sf.SoundFile(output, "w", samplerate=RATE, channels=1, subtype="FLOAT") as f:
-        for chunk in tts.stream(text, voice, options):
+    if fmt is not None:
+        tags = {"title": text[:200], "artist": voice}
+        for written in stream_to_file(tts.stream(text, voice, options), output, fmt, speed, tags=tags):
             first = first if first is not None else time.perf_counter() - start
-            f.write(chunk.numpy())
-            f.flush()
-            samples += chunk.numel()
+            samples = written
+    else:
+        with sf.SoundFile(output, "w", samplerate=RATE, channels=1, subtype="FLOAT") as f:
+            for chunk in tts.stream(text, voice, options):
+                first = first if first is not None else time.perf_counter() - start
+                audio = change_speed(chunk, speed)
+                f.write(audio)
+                f.flush()
+                samples += audio.size
     total = time.perf_counter() - start
     print(f"{voice}: {output}")
     print(f"first audio after {first:.2f}s; {samples / RATE:.1f}s of speech in {total:.1f}s "
@@ -269,19 +289,16 @@ def _stream(tts, text: str, voice: str, options, output: Path) -> int:
     return EXIT_OK
 
 
-def _place_output(result, output: Path, candidates: int, segment_file) -> Path:
+def _place_output(result, output: Path, candidates: int, segment_file, fmt, speed: float, tags: dict) -> Path:
     """``-o FILE``: the combined speech at FILE (and FILE_c2.wav ... for single-segment candidates)."""
-    import shutil
+    from .output import finish
 
-    from .audio_io import atomic_write
-
-    atomic_write(output, lambda tmp: shutil.copyfile(result.combined, tmp))
+    finish(result.combined, output, fmt, speed, tags=tags)
     if len(result.segments) == 1:
         for c in range(1, candidates):
             extra = segment_file(result.folder, 0, c)
             if extra.is_file():
-                target = output.with_name(f"{output.stem}_c{c + 1}{output.suffix}")
-                atomic_write(target, lambda tmp, src=extra: shutil.copyfile(src, tmp))
+                finish(extra, output.with_name(f"{output.stem}_c{c + 1}{output.suffix}"), fmt, speed, tags=tags)
     return output
 
 
@@ -378,6 +395,10 @@ def _command_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--models-dir", type=Path, help="folder with classifier.pth")
     p.set_defaults(func=_detect)
+
+    from .server.command import add_serve_command
+
+    add_serve_command(sub, engine_args=_engine_args, make_engine=_engine)
     return parser
 
 
