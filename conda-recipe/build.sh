@@ -15,12 +15,13 @@ out=$(cd "$out" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+had_egg_info=$(compgen -G "$repo/*.egg-info" || true)
 "$py" -m build --sdist --wheel --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 || {
     cat "$work/build.log" >&2
     echo "error: building the sdist and wheel failed (log above)" >&2
     exit 1
 }
-rm -rf "$repo"/*.egg-info # the sdist step leaves setuptools' metadata folder in the source tree
+[[ -n $had_egg_info ]] || rm -rf "$repo"/*.egg-info # the sdist step leaves setuptools' metadata in the source tree
 wheel=$(echo "$work"/dist/*.whl)
 "$py" -m whl2conda convert "$wheel" --project-root "$repo" --format tree --out-dir "$work/tree" --batch --quiet
 "$py" "$repo/conda-recipe/finish_conda.py" "$work"/tree/*/ "$out" >/dev/null
