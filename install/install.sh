@@ -59,6 +59,17 @@ die() {
     exit "${DIE_CODE:-1}"
 }
 have() { command -v "$1" >/dev/null 2>&1; }
+# Can this machine open the torch page of wheel index $1? (Python's urllib: honours https_proxy/no_proxy.)
+index_reachable() {
+    "$ENV_PY" -c 'import sys, urllib.request  # probe-torch-index
+urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=15).close()' "$1" >/dev/null 2>&1
+}
+# "torch 2.9.0+cu128 (the CUDA 12.8 build)" for the torch in the environment.
+torch_build() {
+    "$ENV_PY" -c 'import torch; v = torch.version
+kind = f"the CUDA {v.cuda} build" if v.cuda else "the XPU build" if getattr(v, "xpu", None) else "the CPU build"
+print(f"torch {torch.__version__} ({kind})")' 2>/dev/null || printf 'torch (build unknown)'
+}
 quote() {
     local out=() a
     for a in "$@"; do
@@ -95,6 +106,7 @@ QUIET=0
 DRY_RUN=0
 EXPLICIT_ENV=0
 
+RETRY_CMD="bash $(quote "$REPO/install/install.sh" "$@")" # said when the install stops on something outside us
 need_arg() { [[ $# -ge 2 && -n $2 && $2 != --* ]] || DIE_CODE=2 die "option $1 needs a value (see --help)"; }
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -450,11 +462,29 @@ else
 fi
 
 info "PyTorch ($DEVICE)"
+# PyTorch's own index unreachable (a network that reaches only PyPI, a proxy): say so in one line and take PyPI's torch
+# where PyPI has a build for the device (CPU, CUDA); for XPU, where it has none, stop with what to check.
+if [[ $TORCH_INDEX != pypi ]] && ((!DRY_RUN)) && ! index_reachable "$TORCH_INDEX"; then
+    if [[ $DEVICE == xpu ]]; then
+        die "PyTorch's wheel index $TORCH_INDEX cannot be reached, and PyPI has no PyTorch build for Intel GPUs (XPU).
+  Check: that $TORCH_INDEX/torch/ opens on this machine (curl -I $TORCH_INDEX/torch/); the proxy (https_proxy, or 'proxy' in pip.conf); a firewall; or give an internal mirror with --torch-index URL.
+  Then retry:  $RETRY_CMD
+  (or install the CPU build now: add --device cpu)"
+    fi
+    warn "PyTorch's wheel index $TORCH_INDEX cannot be reached; installing torch from PyPI instead$(
+        [[ $DEVICE == cpu && $ARCH == x86_64 ]] && printf ' (its CUDA build: a larger download that runs on the CPU too)'
+    )."
+    TORCH_INDEX=pypi
+    PIP_INDEX_ARGS=()
+fi
 if [[ -n $TORCH_HAVE && $TORCH_HAVE != "$DEVICE" ]] || { ((FORCE)) && [[ -n $TORCH_HAVE ]]; }; then
     say "Replacing the installed $TORCH_HAVE build of torch with the $DEVICE build."
     run "$ENV_PY" -m pip uninstall -y torch
 fi
 run "$ENV_PY" -m pip install "${PIP_Q[@]}" "$TORCH_SPEC" "${PIP_INDEX_ARGS[@]}"
+if [[ $TORCH_INDEX == pypi ]] && ((!DRY_RUN)); then
+    say "Installed from PyPI: $(torch_build)"
+fi
 
 info "tortoise-tts-oneapi"
 # Pin torch to the build just installed so that resolving the project cannot swap it for another one.

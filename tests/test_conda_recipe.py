@@ -1,11 +1,13 @@
 """The conda recipe (conda-recipe/recipe.yaml, rattler-build v1) parses, renders and matches pyproject.toml.
 
-No conda channel is reachable here, so the package is not built; py-rattler-build parses the recipe against the v1
-schema (it rejects unknown keys and malformed specs) and renders it offline.
+No conda channel is reachable here, so rattler-build does not build it; py-rattler-build parses the recipe against the
+v1 schema (it rejects unknown keys and malformed specs) and renders it offline. The .conda file users get without a
+channel is built by conda-recipe/build.sh (whl2conda) and tested in tests/test_packaged.py, with the same names.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -21,13 +23,17 @@ rattler_build = pytest.importorskip(
 REPO = Path(__file__).resolve().parents[1]
 RECIPE_DIR = REPO / "conda-recipe"
 RECIPE = RECIPE_DIR / "recipe.yaml"
-PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+_TOML = tomllib.loads((REPO / "pyproject.toml").read_text())
+PYPROJECT = _TOML["project"]
 
-# PyPI name -> conda-forge name, where they differ.
-CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python"}
-# Extras whose packages the conda package depends on; the others become run_constraints.
-INCLUDED_EXTRAS = ("app",)
-CONSTRAINED_EXTRAS = ("voiceprep", "redaction", "api", "speed")
+# PyPI name -> conda-forge name, where they differ: the table the .conda build (whl2conda) uses too.
+CONDA_NAMES = dict(_TOML["tool"]["whl2conda"]["dependency-rename"])
+# Extras whose packages the conda package depends on, and extras that become run_constraints: as the .conda build.
+_spec = importlib.util.spec_from_file_location("finish_conda", RECIPE_DIR / "finish_conda.py")
+_finish_conda = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_finish_conda)
+INCLUDED_EXTRAS = _finish_conda.INCLUDED_EXTRAS
+CONSTRAINED_EXTRAS = _finish_conda.CONSTRAINED_EXTRAS
 
 
 def _canonical(name: str) -> str:

@@ -371,7 +371,9 @@ def _fake_python(box: Sandbox) -> tuple[Path, Path]:
     log = box.root / "calls.log"
     env_python = _write_exe(
         box.root / "templates/env-python",
-        f'echo "python $*" >> {log}\n[[ $1 == -m && $2 == pip ]] && exit 0\nexec {sys.executable} "$@"',
+        f'echo "python $*" >> {log}\n[[ $1 == -m && $2 == pip ]] && exit 0\n'
+        '[[ $* == *probe-torch-index* ]] && exit "${FAKE_TORCH_INDEX_RC:-0}"\n'  # 1: PyTorch's index unreachable
+        f'exec {sys.executable} "$@"',
     )
     cli = _write_exe(box.root / "templates/tortoise-tts", f'echo "tortoise-tts $*" >> {log}')
     base = box.tool(
@@ -431,6 +433,38 @@ def test_failing_doctor_warns_but_install_succeeds(box):
     proc = box.run("install.sh", "--venv", str(venv), "--python", str(base), "--device", "cpu", "--no-desktop")
     assert proc.returncode == 0
     assert "doctor' exited with 4" in proc.stderr
+
+
+@pytest.mark.parametrize(("device", "index"), [("cpu", "cpu"), ("cuda", "cu128")])
+def test_unreachable_torch_index_falls_back_to_pypi_torch_and_says_which_build(box, device, index):
+    base, log = _fake_python(box)
+    args = ("--venv", str(box.root / "venv"), "--python", str(base), "--device", device, "--no-desktop", "--no-doctor")
+    proc = box.run("install.sh", *args, env={"FAKE_TORCH_INDEX_RC": "1"})
+    assert proc.returncode == 0, _out(proc)
+    warning = [line for line in proc.stderr.splitlines() if "cannot be reached" in line]
+    assert len(warning) == 1, proc.stderr  # said in one line
+    assert warning[0].startswith(
+        f"WARNING: PyTorch's wheel index https://download.pytorch.org/whl/{index} cannot be reached; installing torch "
+        "from PyPI instead"
+    )
+    torch_installs = [c for c in log.read_text().splitlines() if "-m pip install torch" in c]
+    assert torch_installs == ["python -m pip install torch"], torch_installs  # no --index-url: pip's index (PyPI)
+    import torch
+
+    build = f"the CUDA {torch.version.cuda} build" if torch.version.cuda else "the CPU build"
+    assert f"Installed from PyPI: torch {torch.__version__} ({build})" in proc.stdout
+
+
+def test_unreachable_torch_index_stops_an_xpu_install_with_what_to_check_and_the_retry_command(box):
+    base, log = _fake_python(box)
+    args = ("--venv", str(box.root / "venv"), "--python", str(base), "--device", "xpu", "--no-desktop", "--launch")
+    proc = box.run("install.sh", *args, env={"FAKE_TORCH_INDEX_RC": "1"})
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert "ERROR: PyTorch's wheel index https://download.pytorch.org/whl/xpu cannot be reached" in err
+    assert "PyPI has no PyTorch build for Intel GPUs" in err and "proxy" in err and "--torch-index URL" in err
+    assert f"Then retry:  bash {INSTALL / 'install.sh'} {' '.join(args)}" in err
+    assert "-m pip install torch" not in log.read_text()  # nothing half-installed
 
 
 # --------------------------------------------------------------------------------------------- desktop entry

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,13 +13,13 @@ pytest.importorskip("scipy")
 pytest.importorskip("pyloudnorm")
 
 from tortoise.errors import InvalidInputError, VoiceError
+from tortoise.voices import builtin_voices_dirs
 from ui import strings as S
 from ui import voices_tab
 from ui.engine import Engine
 from ui.state import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIP = ROOT / "voices" / "train_grace" / "1.wav"  # real speech shipped with the project
+CLIP = builtin_voices_dirs()[0] / "train_grace" / "1.wav"  # real speech shipped with the project
 DEFAULTS = {"denoise": True, "denoise_strength": 0.85, "highpass": True, "trim": True, "normalize": True,
             "slice": True, "keep_rejected": False}  # fmt: skip
 
@@ -88,7 +87,7 @@ def test_rename_and_delete_only_own_voices(engine, tmp_path):
         voices_tab.rename(engine, "train_grace", "mine")
     with pytest.raises(VoiceError, match="built-in"):
         voices_tab.delete(engine, "train_grace")
-    assert (ROOT / "voices" / "train_grace").is_dir()
+    assert (builtin_voices_dirs()[0] / "train_grace").is_dir()
     voices_tab.prepare(engine, [str(CLIP)], None, "third", DEFAULTS, save=True)
     with pytest.raises(VoiceError, match="already exists"):
         voices_tab.rename(engine, "third", "second_one")

@@ -28,14 +28,13 @@ def user_voices_dir() -> Path:
 
 
 def builtin_voices_dirs() -> list[Path]:
-    """The project's ``voices/`` (source checkout or editable install) or the copy a package installed."""
-    import sys
+    """Where the built-in voices are: package data in ``tortoise/assets/voices``, in every install layout.
 
-    candidates = [
-        Path(__file__).resolve().parent.parent / "voices",
-        Path(sys.prefix) / "share" / "tortoise-tts-oneapi" / "voices",
-    ]
-    return [p for p in candidates if p.is_dir()]
+    The voices ship inside the package (a source checkout, an editable install, a wheel in a venv and a conda prefix
+    all have them next to this module), so this is the one place that decides where they are.
+    """
+    root = Path(__file__).resolve().parent / "assets" / "voices"
+    return [root] if root.is_dir() else []
 
 
 @dataclass(frozen=True)

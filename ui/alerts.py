@@ -5,7 +5,8 @@ Decisions:
   the download message, the Voices summary...), styled as an alert, and the handler returns normally. Raising
   ``gr.Error`` instead shows a toast that disappears and a small "Error" label over the outputs, and for any other
   exception Gradio shows no reason at all.
-* Messages of the library (``TortoiseError``) and of ``gr.Error`` are the user's to read; anything else is a bug or
+* Messages of the library (``TortoiseError``) and of ``gr.Error`` are the user's to read, and so is a module of an
+  optional extra that is missing (named with the extra to install); anything else is a bug or
   an environment problem: its traceback goes to the terminal and the page says so.
 """
 
@@ -21,6 +22,17 @@ import gradio as gr
 
 from tortoise.errors import TortoiseError
 
+# Modules that come with an optional extra of the package (pyproject.toml), for "install it with" messages.
+EXTRA_OF_MODULE = {
+    "scipy": "voiceprep",
+    "pyloudnorm": "voiceprep",
+    "transformers": "redaction",
+    "gradio": "app",
+    "fastapi": "api",
+    "uvicorn": "api",
+    "pedalboard": "speed",
+}
+
 
 def message(e: BaseException) -> str:
     """What the user reads for ``e``."""
@@ -28,6 +40,9 @@ def message(e: BaseException) -> str:
         return str(e.message)
     if isinstance(e, TortoiseError):
         return str(e)
+    extra = EXTRA_OF_MODULE.get((getattr(e, "name", None) or "").partition(".")[0])
+    if isinstance(e, ImportError) and extra:
+        return f"{e.name} is missing; install it with: pip install 'tortoise-tts-oneapi[{extra}]'"
     traceback.print_exception(e, file=sys.stderr)  # the details the message points to
     return f"unexpected error ({type(e).__name__}: {e}); see the terminal for details"
 

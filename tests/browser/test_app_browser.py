@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.browser.helpers import fill_number
+from tortoise.voices import builtin_voices_dirs
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-CLIP = ROOT / "voices" / "train_grace" / "1.wav"
+CLIP = builtin_voices_dirs()[0] / "train_grace" / "1.wav"
 TEXT = "Hello there. This is a browser test."
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from tortoise.options import preset
+from tortoise.voices import builtin_voices_dirs
 
 QUICK_CLI = ("-p", "ultra_fast", "--num-autoregressive-samples", "1", "--steps", "2", "--max-mel-tokens", "20", "-q")
 
@@ -48,4 +49,4 @@ def one_line(err: str) -> bool:
 
 
 REPO = Path(__file__).resolve().parents[2]
-BUILTIN_CLIP = sorted((REPO / "voices" / "train_grace").iterdir())[0]  # a real recording shipped with the project
+BUILTIN_CLIP = sorted((builtin_voices_dirs()[0] / "train_grace").iterdir())[0]  # a real recording we ship

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from .prepare import _json_safe, prepare_voice
 from .report import format_report
 
 _D = PrepOptions()
+EXTRA_MODULES = ("scipy", "pyloudnorm")  # what the voiceprep extra brings
+EXTRA_INSTALL = "pip install 'tortoise-tts-oneapi[voiceprep]'"
 
 
 def _region(text: str) -> tuple[float, float]:
@@ -101,6 +104,10 @@ def _cache_latents(models_dir: str | None):
 def run_prepare(args: argparse.Namespace) -> int:
     """Run ``prepare`` and print the report. Exit codes: 0 saved (or dry run with a usable clip), 1 nothing usable
     or an audio/voice error, 2 a bad option or name. Errors print as one line on stderr, without a traceback."""
+    missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
+    if missing:  # say so before any work starts
+        print(f"error: {' and '.join(missing)} missing; install them with: {EXTRA_INSTALL}", file=sys.stderr)
+        return 1
     if args.voices_dir:
         voices_dir = args.voices_dir
     else:  # the folder the voice library reads first: $TORTOISE_VOICES_DIR or $XDG_DATA_HOME/tortoise-tts/voices
@@ -132,7 +139,7 @@ def run_prepare(args: argparse.Namespace) -> int:
         return 1
     except ImportError as e:  # scipy / pyloudnorm come with the voiceprep extra
         print(
-            f"error: {e.name or e} is missing; install it with: pip install 'tortoise-tts-oneapi[voiceprep]'",
+            f"error: {e.name or e} is missing; install it with: {EXTRA_INSTALL}",
             file=sys.stderr,
         )
         return 1
