@@ -3,7 +3,7 @@
     python bench/bench_speed.py [--seconds 10] [--speeds 0.25 0.5 0.75 1.25 1.5 2 3 4]
 
 Signals: a harmonic tone (f0 = 180 Hz, 8 harmonics falling 1/k, a voice-like spectrum) and a real voice clip
-(voices/train_grace/1.wav at 24 kHz). Pitch of the tone: the frequency of the spectrum's highest peak (middle 80%,
+(the built-in voice train_grace's 1.wav at 24 kHz). Pitch of the tone: the frequency of the spectrum's highest peak (middle 80%,
 parabolic interpolation), output against input. Pitch of the voice: the median f0 of its voiced 40 ms frames
 (normalised autocorrelation peak > 0.6 between 70 and 400 Hz). Length: output samples / (input samples / speed).
 Cost: wall seconds per minute of input audio on this machine (single process; pedalboard uses one thread).
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tortoise.speed import change_speed
+from tortoise.voices import builtin_voices_dirs
 
 RATE = 24000
 
@@ -79,7 +80,7 @@ def main() -> None:
     p.add_argument("--speeds", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.25, 1.5, 2.0, 3.0, 4.0])
     args = p.parse_args()
     measure("harmonic tone", harmonic_tone(args.seconds), args.speeds)
-    clip = Path(__file__).resolve().parent.parent / "voices" / "train_grace" / "1.wav"
+    clip = builtin_voices_dirs()[0] / "train_grace" / "1.wav"
     if clip.is_file():
         from tortoise.audio_io import load_audio
 
