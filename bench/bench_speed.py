@@ -3,7 +3,7 @@
     python bench/bench_speed.py [--seconds 10] [--speeds 0.25 0.5 0.75 1.25 1.5 2 3 4]
 
 Signals: a harmonic tone (f0 = 180 Hz, 8 harmonics falling 1/k, a voice-like spectrum) and a real voice clip
-(the built-in voice train_grace's 1.wav at 24 kHz). Pitch of the tone: the frequency of the spectrum's highest peak (middle 80%,
+(train_grace's 1.wav at 24 kHz). Pitch of the tone: the frequency of the spectrum's highest peak (middle 80%,
 parabolic interpolation), output against input. Pitch of the voice: the median f0 of its voiced 40 ms frames
 (normalised autocorrelation peak > 0.6 between 70 and 400 Hz). Length: output samples / (input samples / speed).
 Cost: wall seconds per minute of input audio on this machine (single process; pedalboard uses one thread).
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
