@@ -1,0 +1,31 @@
+"""Long-form projects (audiobooks, narration): import a book, render it segment by segment, check every take,
+fix the bad ones, export chapters and the whole book. No Gradio here; the CLI's ``project`` command and the app use it.
+
+    from tortoise.project import new_project, render, export
+    folder = new_project("mybook", "book.epub", voice="train_grace", preset="fast")
+    render(folder, tts)  # resumable: run it again to go on
+    export(folder, "mybook.m4b", "m4b")
+"""
+
+from .edit import choose_take, edit_text, merge_with_next, set_segment, set_status, split_segment
+from .importing import new_project, read_book
+from .model import Chapter, Defaults, Project, Segment, Take
+from .store import ProjectError, ProjectFolder
+
+__all__ = [
+    "Chapter",
+    "Defaults",
+    "Project",
+    "ProjectError",
+    "ProjectFolder",
+    "Segment",
+    "Take",
+    "choose_take",
+    "edit_text",
+    "merge_with_next",
+    "new_project",
+    "read_book",
+    "set_segment",
+    "set_status",
+    "split_segment",
+]
