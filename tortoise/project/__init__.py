@@ -7,24 +7,33 @@ fix the bad ones, export chapters and the whole book. No Gradio here; the CLI's 
     export(folder, "mybook.m4b", "m4b")
 """
 
+from .checks import ChecksUnavailableError, CTCTranscriber, Transcriber, check_take
 from .edit import choose_take, edit_text, merge_with_next, set_segment, set_status, split_segment
 from .importing import new_project, read_book
 from .model import Chapter, Defaults, Project, Segment, Take
+from .render import RenderProgress, RenderSummary, render
 from .store import ProjectError, ProjectFolder
 
 __all__ = [
+    "CTCTranscriber",
     "Chapter",
+    "ChecksUnavailableError",
     "Defaults",
     "Project",
     "ProjectError",
     "ProjectFolder",
+    "RenderProgress",
+    "RenderSummary",
     "Segment",
     "Take",
+    "Transcriber",
+    "check_take",
     "choose_take",
     "edit_text",
     "merge_with_next",
     "new_project",
     "read_book",
+    "render",
     "set_segment",
     "set_status",
     "split_segment",

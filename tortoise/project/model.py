@@ -131,6 +131,7 @@ class CheckSettings:
     min_rate: float = 6.0  # characters (of the normalised text) per second of speech
     max_rate: float = 25.0
     max_silence: float = 1.5  # seconds of silence inside the speech
+    cut_off: bool = True  # a take still loud in its last 50 ms is bad
     max_takes: int = 3  # takes per segment and render, the first included
 
 
