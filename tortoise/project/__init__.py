@@ -9,16 +9,19 @@ fix the bad ones, export chapters and the whole book. No Gradio here; the CLI's 
 
 from .checks import ChecksUnavailableError, CTCTranscriber, Transcriber, check_take
 from .edit import choose_take, edit_text, merge_with_next, set_segment, set_status, split_segment
+from .export import EXPORT_FORMATS, ExportReport, export
 from .importing import new_project, read_book
 from .model import Chapter, Defaults, Project, Segment, Take
 from .render import RenderProgress, RenderSummary, render
 from .store import ProjectError, ProjectFolder
 
 __all__ = [
+    "EXPORT_FORMATS",
     "CTCTranscriber",
     "Chapter",
     "ChecksUnavailableError",
     "Defaults",
+    "ExportReport",
     "Project",
     "ProjectError",
     "ProjectFolder",
@@ -30,6 +33,7 @@ __all__ = [
     "check_take",
     "choose_take",
     "edit_text",
+    "export",
     "merge_with_next",
     "new_project",
     "read_book",
