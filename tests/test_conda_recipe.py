@@ -27,7 +27,7 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 CONDA_NAMES = {"torch": "pytorch", "soundfile": "pysoundfile", "soxr": "soxr-python"}
 # Extras whose packages the conda package depends on; the others become run_constraints.
 INCLUDED_EXTRAS = ("app",)
-CONSTRAINED_EXTRAS = ("voiceprep", "redaction")
+CONSTRAINED_EXTRAS = ("voiceprep", "redaction", "project")
 
 
 def _canonical(name: str) -> str:

@@ -1,7 +1,8 @@
 """``tortoise-tts``: the command line. It parses arguments and calls the library; errors are one line each.
 
 ``tortoise-tts [TEXT...] [options]`` speaks text (or stdin, or ``--textfile``); sub-commands: ``doctor``, ``voices``
-(list, prepare), ``models`` (list, download, verify, import), ``latents`` (export a voice's latents), ``detect``.
+(list, prepare), ``models`` (list, download, verify, import), ``latents`` (export a voice's latents), ``detect``,
+``project`` (long-form projects: new, render, status, export).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import __version__, runtime
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("doctor", "voices", "models", "latents", "detect")
+SUBCOMMANDS = ("doctor", "voices", "models", "latents", "detect", "project")
 
 # option flag -> GenerationOptions field (the original's and the fast fork's names are both accepted)
 TUNING = {
@@ -374,6 +375,10 @@ def _command_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--models-dir", type=Path, help="folder with classifier.pth")
     p.set_defaults(func=_detect)
+
+    from .project.cli import add_project_command
+
+    add_project_command(sub, engine_args=_engine_args, engine=_engine)
     return parser
 
 
