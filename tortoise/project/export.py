@@ -163,17 +163,18 @@ def export(
 
 def write_subtitles(cues: list[Cue], path: Path, fmt: str) -> Path:
     """One cue per segment, as SRT (the ``srt`` library) or WebVTT (``webvtt-py``)."""
-    if fmt == "srt":
+    try:
         import srt
-
+        import webvtt
+    except ImportError as e:
+        raise InvalidInputError(f"subtitles need {e.name}: pip install 'tortoise-tts-oneapi[project]'") from e
+    if fmt == "srt":
         subs = [
             srt.Subtitle(i + 1, datetime.timedelta(seconds=c.start), datetime.timedelta(seconds=c.end), c.text)
             for i, c in enumerate(cues)
         ]
         text = srt.compose(subs)
     else:
-        import webvtt
-
         captions = [webvtt.Caption(clock(c.start), clock(c.end), c.text) for c in cues]
         text = webvtt.WebVTT(captions=captions).content
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
