@@ -33,7 +33,7 @@ Environment
   --conda [NAME]              use a conda/mamba/micromamba environment instead (default name: tortoise-tts)
   --python PATH               Python for the venv (3.10-3.12; default: the newest one found)
   --python-version X.Y        Python for a new conda environment (default 3.11)
-  --extras LIST               comma-separated extras to install (default: all = app,voiceprep,redaction,api,speed)
+  --extras LIST               comma-separated extras to install (default: all = app,voiceprep,redaction,project,api,speed)
   --dev                       also install the development tools (extra 'dev')
   --force                     delete and recreate the environment
 

@@ -2,7 +2,8 @@
 
 ``tortoise-tts [TEXT...] [options]`` speaks text (or stdin, or ``--textfile``); sub-commands: ``doctor``, ``voices``
 (list, prepare), ``models`` (list, download, verify, import), ``latents`` (export a voice's latents), ``detect``,
-``serve`` (the OpenAI-compatible speech API, tortoise/server).
+``serve`` (the OpenAI-compatible speech API, tortoise/server), ``project`` (long-form projects: new, render, status,
+export; tortoise/project).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from . import __version__, runtime
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-SUBCOMMANDS = ("doctor", "voices", "models", "latents", "detect", "serve")
+SUBCOMMANDS = ("doctor", "voices", "models", "latents", "detect", "serve", "project")
 
 # option flag -> GenerationOptions field (the original's and the fast fork's names are both accepted)
 TUNING = {
@@ -399,6 +400,10 @@ def _command_parser() -> argparse.ArgumentParser:
     from .server.command import add_serve_command
 
     add_serve_command(sub, engine_args=_engine_args, make_engine=_engine)
+
+    from .project.cli import add_project_command
+
+    add_project_command(sub, engine_args=_engine_args, engine=_engine)
     return parser
 
 

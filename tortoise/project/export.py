@@ -1,0 +1,180 @@
+"""Exporting a project: the whole book or one chapter as audio (m4b, mp3, opus, flac, wav) or subtitles (srt, vtt).
+
+The timeline is each segment's accepted take followed by the project's pause (sentence, paragraph or chapter).
+Audio is normalised to one loudness for the whole book (EBU R128: ``target`` LUFS integrated, true peak at most
+``peak_ceiling`` dBTP; where the peak would pass it the gain is lowered instead, and the report says so), so a
+chapter exported alone sounds as loud as in the book. Subtitles have one cue per segment with its timings; both
+read the same timeline, so they match the audio. Takes are read one at a time: memory does not grow with the book.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..audio_io import atomic_write, read_audio, resample_hq
+from ..errors import InvalidInputError
+from .encoding import FORMATS, ChapterMark, clock, encode_audio
+from .loudness import LoudnessMeter, normalising_gain
+from .store import ProjectFolder
+
+SUBTITLES = ("srt", "vtt")
+EXPORT_FORMATS = (*FORMATS, *SUBTITLES)
+SAMPLE_RATE = 24_000
+
+
+@dataclass(frozen=True)
+class Cue:
+    text: str
+    start: float  # seconds from the start of the export
+    end: float
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    seconds: float
+    cues: list[Cue] = field(default_factory=list)
+    chapters: list[ChapterMark] = field(default_factory=list)
+    loudness: float | None = None  # integrated LUFS of the book before the gain
+    gain_db: float = 0.0
+    peak_limited: bool = False  # the gain was lowered to keep the true peak under the ceiling
+
+
+def _chapters(folder: ProjectFolder, chapter: int | None) -> list[int]:
+    n = len(folder.project.chapters)
+    if chapter is not None and not 0 <= chapter < n:
+        raise InvalidInputError(f"chapter index {chapter}: this project has chapters 0 to {n - 1}")
+    return list(range(n)) if chapter is None else [chapter]
+
+
+def _missing(folder: ProjectFolder, chapters: list[int]) -> None:
+    missing = [s for c in chapters for s in folder.project.chapters[c].segments if s.accepted is None]
+    if missing:
+        raise InvalidInputError(
+            f"{len(missing)} segment(s) have no audio yet (first: {missing[0].id}, {missing[0].text[:40]!r}); "
+            "render the project first (`tortoise-tts project render DIR`)"
+        )
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A segment's place in the export: its take, cue, chapter index, and the samples of audio and pause after it."""
+
+    file: Path
+    cue: Cue
+    chapter: int
+    samples: int
+    pause: int
+
+
+def layout(folder: ProjectFolder, chapters: list[int], *, rendered_only: bool = False) -> list[Placed]:
+    """Where every segment goes, from the takes' lengths (file headers, nothing decoded) and the pauses."""
+    import soundfile as sf
+
+    pauses, placed, t = folder.project.defaults.pauses, [], 0
+    for c in chapters:
+        segments = folder.project.chapters[c].segments
+        for i, segment in enumerate(segments):
+            if segment.accepted is None and rendered_only:
+                continue
+            file = folder.resolve(segment.accepted.file)
+            info = sf.info(str(file))
+            samples = round(info.frames * SAMPLE_RATE / info.samplerate)
+            last = i == len(segments) - 1
+            pause = pauses.chapter if last else pauses.paragraph if segment.paragraph_end else pauses.sentence
+            pause = 0 if last and c == chapters[-1] else round(pause * SAMPLE_RATE)  # nothing after the end
+            cue = Cue(segment.text, t / SAMPLE_RATE, (t + samples) / SAMPLE_RATE)
+            placed.append(Placed(file, cue, c, samples, pause))
+            t += samples + pause
+    return placed
+
+
+def timeline(placed: list[Placed]) -> Iterator[np.ndarray]:
+    """The audio of each placed segment (24 kHz, exactly its planned length), then its pause."""
+    for p in placed:
+        data, rate = read_audio(p.file)
+        audio = resample_hq(data.mean(axis=0), rate, SAMPLE_RATE)[: p.samples]
+        yield np.pad(audio, (0, p.samples - audio.size))
+        yield np.zeros(p.pause, np.float32)
+
+
+def chapter_marks(folder: ProjectFolder, placed: list[Placed]) -> list[ChapterMark]:
+    """One mark per chapter, from its first segment to the next chapter's (the last one to the end)."""
+    starts: dict[int, float] = {}
+    for p in placed:
+        starts.setdefault(p.chapter, p.cue.start)
+    total = placed[-1].cue.end if placed else 0.0
+    ordered = [(folder.project.chapters[c].title or f"Chapter {c + 1}", t) for c, t in starts.items()]
+    return [ChapterMark(n, t, ordered[k + 1][1] if k + 1 < len(ordered) else total) for k, (n, t) in enumerate(ordered)]
+
+
+def measure_book(folder: ProjectFolder) -> LoudnessMeter:
+    """The whole book's loudness (so one chapter alone gets the book's gain), over the segments that have audio."""
+    meter = LoudnessMeter(SAMPLE_RATE)
+    for audio in timeline(layout(folder, _chapters(folder, None), rendered_only=True)):
+        meter.add(audio)
+    return meter
+
+
+def export(
+    folder: ProjectFolder,
+    path: str | os.PathLike,
+    fmt: str,
+    *,
+    chapter: int | None = None,
+    target: float = -18.0,
+    peak_ceiling: float = -1.0,
+) -> ExportReport:
+    """Write the book (or chapter index ``chapter``) to ``path`` as ``fmt`` (one of ``EXPORT_FORMATS``).
+
+    Raises ``InvalidInputError`` for an unknown format or chapter, or when a segment has no accepted take.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInputError(f"cannot export {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    chapters = _chapters(folder, chapter)
+    _missing(folder, chapters)
+    path, placed = Path(path), layout(folder, chapters)
+    cues, marks = [p.cue for p in placed], chapter_marks(folder, placed)
+    total = sum(p.samples + p.pause for p in placed) / SAMPLE_RATE
+    report = ExportReport(path, total, cues, marks)
+    if fmt in SUBTITLES:
+        write_subtitles(cues, path, fmt)
+        return report
+    meter = measure_book(folder)
+    report.loudness = meter.integrated
+    report.gain_db = normalising_gain(meter.integrated, meter.true_peak, target=target, peak_ceiling=peak_ceiling)
+    report.peak_limited = report.gain_db < target - meter.integrated - 1e-9
+    scale = np.float32(10 ** (report.gain_db / 20))
+    p = folder.project
+    tags = {"title": p.title, "artist": p.author, "album_artist": p.author, "album": p.title, "genre": "Audiobook"}
+    if chapter is not None:
+        tags |= {"title": p.chapters[chapter].title or f"Chapter {chapter + 1}", "track": str(chapter + 1)}
+    cover = folder.resolve(p.cover) if p.cover and folder.resolve(p.cover).is_file() else None
+    chunks = (audio * scale for audio in timeline(placed))
+    encode_audio(chunks, path, fmt, SAMPLE_RATE, tags={k: v for k, v in tags.items() if v}, chapters=marks, cover=cover)
+    return report
+
+
+def write_subtitles(cues: list[Cue], path: Path, fmt: str) -> Path:
+    """One cue per segment, as SRT (the ``srt`` library) or WebVTT (``webvtt-py``)."""
+    try:
+        import srt
+        import webvtt
+    except ImportError as e:
+        raise InvalidInputError(f"subtitles need {e.name}: pip install 'tortoise-tts-oneapi[project]'") from e
+    if fmt == "srt":
+        subs = [
+            srt.Subtitle(i + 1, datetime.timedelta(seconds=c.start), datetime.timedelta(seconds=c.end), c.text)
+            for i, c in enumerate(cues)
+        ]
+        text = srt.compose(subs)
+    else:
+        captions = [webvtt.Caption(clock(c.start), clock(c.end), c.text) for c in cues]
+        text = webvtt.WebVTT(captions=captions).content
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

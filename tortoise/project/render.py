@@ -1,0 +1,178 @@
+"""Rendering a project: the chosen segments, one ``TextToSpeech.tts`` call per take, saved after every segment.
+
+Which segments: ``pending`` (new, edited or failed: what a resumed render still has to make), ``bad`` (marked bad,
+by the user or by the checks) or ``all``; optionally of one chapter. A cancel (``cancel.set()``, Ctrl-C) or a
+crash keeps every finished segment: run again to go on.
+
+Seeds, as in :mod:`tortoise.longform`: a segment's explicit seed wins; else the project's explicit seed gives the
+segment at position i (from 0, in the book) ``seed + i``; else a new random seed. The seed is planned and saved
+before the segment is made, so a resumed render makes the audio the uninterrupted one would have. When the checks
+reject a take, the next take gets a new seed (an explicit seed s gives ``s + k * 2**32`` for retry k) until one
+passes or ``max_takes`` are made; the best is accepted and the others are kept, to compare and choose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..audio_io import save_audio
+from ..errors import InvalidInputError, TortoiseError
+from ..options import GenerationOptions, preset
+from .checks import TakeCheck, Transcriber, check_take, default_transcriber
+from .model import PENDING, Project, Segment, Take
+from .store import ProjectFolder
+
+WHICH = ("pending", "bad", "all")
+RETRY_STRIDE = 2**32  # retry k of an explicit seed s uses s + k * 2**32: never another segment's seed + i
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class RenderProgress:
+    """Reported after each segment: ``done`` of ``total`` segments, and the estimated seconds left."""
+
+    done: int
+    total: int
+    segment: Segment
+    elapsed: float
+    eta: float | None
+
+
+@dataclass
+class RenderSummary:
+    rendered: list[str] = field(default_factory=list)  # segment ids given a new accepted take
+    bad: list[str] = field(default_factory=list)  # of those, the ones whose best take failed the checks
+    failed: dict[str, str] = field(default_factory=dict)  # id -> error
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def select(project: Project, *, chapter: int | None = None, which: str = "pending") -> list[tuple[int, Segment]]:
+    """(position in the book, segment) of the segments a render makes; ``chapter`` is an index (from 0)."""
+    if which not in WHICH:
+        raise InvalidInputError(f"which={which!r} is unknown; choose one of {', '.join(WHICH)}")
+    wanted = {"pending": PENDING, "bad": ("bad",), "all": None}[which]
+    return [(pos, s) for _, pos, s in project.segments(chapter) if wanted is None or s.status in wanted]
+
+
+def segment_options(project: Project, segment: Segment) -> GenerationOptions:
+    """The project's preset and option overrides, then the segment's; one candidate (a take is one audio)."""
+    d = project.defaults
+    return preset(d.preset, **{**d.options, **segment.options, "candidates": 1, "seed": None})
+
+
+def planned_seed(project: Project, position: int, segment: Segment) -> int:
+    if segment.seed is not None:
+        return segment.seed
+    if project.defaults.seed is not None:
+        return project.defaults.seed + position
+    return secrets.randbelow(2**32)  # not torch's generator: its state is the same in every fresh process
+
+
+def _retry_seed(project: Project, segment: Segment, first: int, k: int) -> int:
+    explicit = segment.seed is not None or project.defaults.seed is not None
+    return (first + k * RETRY_STRIDE) % MAX_SEED if explicit else secrets.randbelow(2**32)
+
+
+def _make_take(folder: ProjectFolder, tts, segment: Segment, options, seed: int) -> tuple[Take, object]:
+    """One tts call -> a take file (written before the project names it) and the audio."""
+    voice = segment.voice or folder.project.defaults.voice
+    out = tts.tts(segment.text, voice, dataclasses.replace(options, seed=seed))
+    audio = out.audio[0]
+    path = folder.take_path(segment.id, len(segment.takes) + 1)
+    meta = {"text": segment.text, "voice": voice, "seed": out.seed, "segment": segment.id}
+    save_audio(path, audio, out.sample_rate, metadata=meta | {"options": dataclasses.asdict(options)})
+    take = Take(path.relative_to(folder.path).as_posix(), out.seed, segment.text, audio.shape[-1] / out.sample_rate)
+    return take, (audio, out.sample_rate)
+
+
+def render_segment(
+    folder: ProjectFolder, tts, position: int, segment: Segment, transcriber: Transcriber | None
+) -> TakeCheck | None:
+    """Make takes of one segment until one passes (or the limit), accept the best, save. Returns its check."""
+    project = folder.project
+    settings = project.defaults.checks
+    options = segment_options(project, segment)
+    if segment.next_seed is None:  # planned and saved first: a resume makes the same take
+        segment.next_seed = planned_seed(project, position, segment)
+        folder.save()
+    first, made = segment.next_seed, []
+    for k in range(settings.max_takes if settings.enabled else 1):
+        seed = first if k == 0 else _retry_seed(project, segment, first, k)
+        take, (audio, rate) = _make_take(folder, tts, segment, options, seed)
+        check = check_take(audio, rate, segment.text, settings, transcriber) if settings.enabled else None
+        take.checks = check.to_dict() if check else {}
+        segment.takes.append(take)
+        made.append((check.score if check else 0.0, len(segment.takes) - 1, check))
+        if check is None or check.passed:
+            break
+    _, best, check = min(made, key=lambda m: m[:2])
+    segment.take, segment.next_seed, segment.error = best, None, None
+    segment.status = "done" if check is None or check.passed else "bad"
+    folder.save()
+    return check
+
+
+def render(
+    folder: ProjectFolder,
+    tts,
+    *,
+    chapter: int | None = None,
+    which: str = "pending",
+    transcriber: Transcriber | None = None,
+    progress: Callable[[RenderProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RenderSummary:
+    """Render a project's segments with ``tts`` (a :class:`tortoise.api.TextToSpeech`); see the module docstring.
+
+    Parameters
+    ----------
+    chapter : a chapter index (from 0), or None for the whole book.
+    which : "pending" (new, edited, failed), "bad" or "all".
+    transcriber : what the checks transcribe with (default: the wav2vec2 recogniser, loaded before any work; a
+        ``ChecksUnavailableError`` says what to download). Unused when the project's checks are off.
+    progress : called after every segment with a :class:`RenderProgress` (ETA over the characters left).
+    cancel : set it to stop after the segment in flight.
+
+    Raises
+    ------
+    TortoiseError when the models, voice or device fail (the finished segments are kept). A segment whose text is
+    refused is marked ``failed`` with the reason, and the others go on.
+    """
+    project = folder.project
+    todo = select(project, chapter=chapter, which=which)
+    if project.defaults.checks.enabled and transcriber is None and todo:
+        transcriber = default_transcriber(getattr(tts, "device", None))
+    for voice in {s.voice or project.defaults.voice for _, s in todo}:
+        tts.check_voice(voice)  # fail before any work, not once per segment
+    summary, start = RenderSummary(), time.perf_counter()
+    chars_left, chars_done = sum(len(s.text) for _, s in todo), 0
+    for done, (position, segment) in enumerate(todo, 1):
+        if cancel is not None and cancel.is_set():
+            summary.cancelled = True
+            break
+        try:
+            check = render_segment(folder, tts, position, segment, transcriber)
+        except InvalidInputError as e:  # this segment's text: note it and go on with the others
+            segment.status, segment.error = "failed", str(e)
+            summary.failed[segment.id] = str(e)
+            folder.save()
+        except TortoiseError as e:  # models, voice, device: the next segment would fail the same way
+            raise type(e)(f"{e} ({len(summary.rendered)} segments were rendered and saved; rerun to resume)") from e
+        else:
+            summary.rendered.append(segment.id)
+            if check is not None and not check.passed:
+                summary.bad.append(segment.id)
+        chars_done += len(segment.text)
+        chars_left -= len(segment.text)
+        elapsed = time.perf_counter() - start
+        if progress is not None:
+            eta = elapsed / chars_done * chars_left if chars_done else None
+            progress(RenderProgress(done, len(todo), segment, elapsed, eta))
+    summary.seconds = time.perf_counter() - start
+    return summary
