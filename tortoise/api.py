@@ -20,12 +20,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from . import candidates, devices, model_zoo, sampling
+from . import candidates, cpu, devices, model_zoo, sampling
 from .audio import OUTPUT_SAMPLE_RATE, format_conditioning
 from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix, read_latents_file
 from .diffusion import decode_mel, output_length
 from .errors import DeviceError, InvalidInputError, VoiceError
-from .models import winograd
 from .options import PRESETS, GenerationOptions, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
 from .redaction import has_redaction, redact, split_redacted
@@ -171,25 +170,10 @@ class TextToSpeech:
             if name == "autoregressive" and self.compile:  # recorded anew when the KV caches are reallocated
                 key = lambda gpt=model.gpt: gpt.cache_version  # noqa: E731
                 model.decode_logits = devices.capture_or_compile(model.next_logits, self.device, key=key)
-            elif self.device.type == "cpu":
-                self._pack_for_cpu(name, model)
+            else:  # a compiled decode step runs on the weights as loaded
+                cpu.prepare(name, model, self.device)
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)
         return self._models[name]
-
-    def _pack_for_cpu(self, name: str, model: nn.Module) -> None:
-        """Re-lay the weights of what runs many times per job for the CPU's kernels (each part only if the free
-        memory, measured again before it, holds the copy)."""
-
-        def pack(part: nn.Module, packer=None) -> None:
-            devices.prepack_for_cpu(part, devices.capabilities(self.device), packer=packer)
-
-        if name == "autoregressive":
-            pack(model)
-        elif name == "diffusion_decoder":
-            if self.dtype != torch.float32:
-                pack(model.layers[1:])  # the reduced-precision layers
-            for part in (model.conditioning_timestep_integrator, model.layers):  # float32 kernel-3 convolutions
-                pack(part, winograd)
 
     @property
     def offload(self) -> str:

@@ -15,7 +15,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, runtime
+from . import __version__
+from .cpu import runtime
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -372,7 +373,7 @@ def _command_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/runtime.py); before torch is imported
+    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/cpu/runtime.py); before torch is imported
     runtime.configure_allocator()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:

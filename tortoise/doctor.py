@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import devices
-from .models.prepacked import packing_works
+from .cpu.prepacked import packing_works
 
 
 @dataclass
