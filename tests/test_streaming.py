@@ -37,8 +37,8 @@ def test_fast_mode_skips_diffusion_and_clvp(tts_factory):
     result = tts.tts("A quick one.", "train_grace", _fast())
     assert result.audio[0].numel() > 0 and torch.isfinite(result.audio[0]).all()
     assert "diffusion" not in result.timings and "vocoder" in result.timings
-    assert "diffusion_decoder" not in tts._models and "clvp2" not in tts._models
-    assert "hifidecoder" in tts._models
+    assert "diffusion_decoder" not in tts.models.loaded and "clvp2" not in tts.models.loaded
+    assert "hifidecoder" in tts.models.loaded
 
 
 def _long_seed(tts, text):
