@@ -45,7 +45,7 @@ def main() -> None:
     p.add_argument("--first-chunk", type=int, default=40)
     p.add_argument("--repeats", type=int, default=2)
     args = p.parse_args()
-    from tortoise import runtime
+    from tortoise.cpu import runtime
 
     runtime.configure_openmp()  # as the CLI and the app (before torch is imported)
     runtime.configure_allocator()

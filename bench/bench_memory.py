@@ -37,8 +37,9 @@ def _peak_rss() -> int:
 def worker(models_dir: Path, dtype_name: str, batch: int, max_tokens: int) -> None:
     import torch
 
-    from tortoise import devices, runtime, sampling
+    from tortoise import devices, sampling
     from tortoise.api import TextToSpeech, candidate_bytes
+    from tortoise.cpu import runtime
     from tortoise.text import TextTokenizer
 
     runtime.configure_allocator()

@@ -53,15 +53,15 @@ def cpu_name() -> str:
 
 @functools.cache
 def _our_runtime_module():
-    """Our ``tortoise/runtime.py``, loaded by path: in the reference's venv ``import tortoise`` is the reference."""
-    spec = importlib.util.spec_from_file_location("_our_tortoise_runtime", REPO / "tortoise" / "runtime.py")
+    """Our ``tortoise/cpu/runtime.py``, loaded by path: in the reference's venv ``import tortoise`` is the reference."""
+    spec = importlib.util.spec_from_file_location("_our_tortoise_runtime", REPO / "tortoise" / "cpu" / "runtime.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def _with_our_process_settings(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with the OpenMP waiting and allocator settings our CLI and app use (tortoise/runtime.py), unless set."""
+    """``env`` with the OpenMP waiting and heap settings of our CLI and app (tortoise/cpu/runtime.py), unless set."""
     runtime = _our_runtime_module()
     runtime.configure_openmp(env)
     env.setdefault("GLIBC_TUNABLES", runtime.allocator_tunables())

@@ -222,7 +222,7 @@ def test_compile_function_matches_eager_and_falls_back(monkeypatch):
 
 
 def test_openmp_wait_default_only_when_the_user_chose_nothing():
-    from tortoise import runtime
+    from tortoise.cpu import runtime
 
     env: dict[str, str] = {}
     runtime.configure_openmp(env)
@@ -236,7 +236,7 @@ def test_openmp_wait_default_only_when_the_user_chose_nothing():
 def test_allocator_settings_apply_on_glibc_and_memory_can_be_released(monkeypatch):
     import platform
 
-    from tortoise import runtime
+    from tortoise.cpu import runtime
 
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     on_glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"

@@ -155,7 +155,7 @@ def test_unbalanced_brackets_fail_before_any_work(tts_factory):
     tts = tts_factory()
     with pytest.raises(InvalidInputError, match=r"\["):
         tts.tts("[never closed", "random", quick())
-    assert not tts._models  # nothing was loaded
+    assert not tts.models.loaded  # nothing was loaded
 
 
 def test_voicefixer_missing_is_a_clear_error(tts_factory):
@@ -204,7 +204,7 @@ def test_warm_up_loads_models_and_changes_no_result(tts_factory):
     before = tts.tts("Warm.", "random", quick(seed=8)).audio[0]
     tts.unload()
     assert tts.warm_up() > 0
-    assert {"autoregressive", "diffusion_decoder", "vocoder"} <= set(tts._models)
+    assert {"autoregressive", "diffusion_decoder", "vocoder"} <= set(tts.models.loaded)
     torch.testing.assert_close(tts.tts("Warm.", "random", quick(seed=8)).audio[0], before)
 
 

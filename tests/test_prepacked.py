@@ -11,9 +11,9 @@ from torch import nn
 
 from tests.test_gpt import TINY
 from tortoise import devices
-from tortoise.models import prepacked
+from tortoise.cpu import policy, prepacked
+from tortoise.cpu.prepacked import PackedConv1d, PackedLinear, pack_layers, packed_bytes, packing_works
 from tortoise.models.gpt import UnifiedVoice
-from tortoise.models.prepacked import PackedConv1d, PackedLinear, pack_layers, packed_bytes, packing_works
 from tortoise.sampling import generate
 
 needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch build has no oneDNN packing")
@@ -124,7 +124,7 @@ def test_bf16_packed_conv1d_under_autocast_matches_autocast_and_follows_dtype_ch
             torch.testing.assert_close(packed(y), ref, atol=tol, rtol=0.02)
 
 
-# ---- policy (devices.prepack_for_cpu) ----------------------------------------------------------------------
+# ---- policy (cpu.policy.prepack) ---------------------------------------------------------------------------
 def _fake_packer(works: bool = True):
     calls = []
     return types.SimpleNamespace(
@@ -139,15 +139,15 @@ def test_prepack_policy_packs_on_the_cpu_only():
     model = nn.Linear(4, 4)
     packer = _fake_packer()
     gpu = devices.Capabilities("xpu", "test GPU", total_memory=8 << 30)
-    assert devices.prepack_for_cpu(model, gpu, packer=packer) == 0 and not packer.calls
-    assert devices.prepack_for_cpu(model, CPU, packer=packer) == 3 and packer.calls == [model]
+    assert policy.prepack(model, gpu, packer=packer) == 0 and not packer.calls
+    assert policy.prepack(model, CPU, packer=packer) == 3 and packer.calls == [model]
 
 
 def test_prepack_policy_respects_the_switch_and_broken_builds(monkeypatch):
     model = nn.Linear(4, 4)
-    assert devices.prepack_for_cpu(model, CPU, packer=_fake_packer(works=False)) == 0
+    assert policy.prepack(model, CPU, packer=_fake_packer(works=False)) == 0
     monkeypatch.setenv("TORTOISE_NO_PACK", "1")
-    assert devices.prepack_for_cpu(model, CPU, packer=_fake_packer()) == 0
+    assert policy.prepack(model, CPU, packer=_fake_packer()) == 0
 
 
 def test_prepack_policy_skips_with_a_warning_when_memory_is_short():
@@ -155,7 +155,7 @@ def test_prepack_policy_skips_with_a_warning_when_memory_is_short():
     short = devices.Capabilities("cpu", "test CPU", total_memory=16 << 20, free_memory=6 << 20)
     packer = _fake_packer()
     with pytest.warns(UserWarning, match="free memory"):
-        assert devices.prepack_for_cpu(model, short, packer=packer) == 0
+        assert policy.prepack(model, short, packer=packer) == 0
     assert not packer.calls
 
 

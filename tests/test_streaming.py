@@ -37,8 +37,8 @@ def test_fast_mode_skips_diffusion_and_clvp(tts_factory):
     result = tts.tts("A quick one.", "train_grace", _fast())
     assert result.audio[0].numel() > 0 and torch.isfinite(result.audio[0]).all()
     assert "diffusion" not in result.timings and "vocoder" in result.timings
-    assert "diffusion_decoder" not in tts._models and "clvp2" not in tts._models
-    assert "hifidecoder" in tts._models
+    assert "diffusion_decoder" not in tts.models.loaded and "clvp2" not in tts.models.loaded
+    assert "hifidecoder" in tts.models.loaded
 
 
 def _long_seed(tts, text):
@@ -69,6 +69,14 @@ def test_standard_mode_streams_one_chunk_per_segment(tts_factory):
     options = preset("ultra_fast", num_autoregressive_samples=2, diffusion_steps=3, seed=2)
     chunks = list(tts.stream(text, "random", options))
     assert len(chunks) == len(split_text(text)) == 3 and all(c.numel() > 0 for c in chunks)
+
+
+def test_a_stream_splits_as_asked(tts_factory):
+    tts = tts_factory()
+    text = "One short sentence. Another short sentence. A third one here."  # one segment at the default lengths
+    options = preset("ultra_fast", num_autoregressive_samples=1, diffusion_steps=2, max_mel_tokens=20, seed=2)
+    chunks = list(tts.stream(text, "random", options, desired_length=20, max_length=40))
+    assert len(chunks) == len(split_text(text, desired_length=20, max_length=40)) == 3
 
 
 def test_a_redacted_segment_streams_whole_and_cut(tts_factory):

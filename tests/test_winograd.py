@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from tortoise import devices
-from tortoise.models import winograd
+from tortoise.cpu import policy, winograd
+from tortoise.cpu.winograd import WinogradConv1d, conv1d_f43, transform_weight
 from tortoise.models.diffusion_decoder import DiffusionConfig, DiffusionTts
-from tortoise.models.winograd import WinogradConv1d, conv1d_f43, transform_weight
 
 CPU = devices.Capabilities("cpu", "test CPU", total_memory=16 << 30, free_memory=8 << 30)
 
@@ -103,11 +103,11 @@ def test_packer_replaces_wide_float32_convolutions_only():
 def test_policy_applies_it_on_the_cpu_only(monkeypatch):
     gpu = devices.Capabilities("cuda", "test GPU", total_memory=16 << 30, free_memory=8 << 30)
     model = nn.Sequential(_conv(256, 256))
-    assert devices.prepack_for_cpu(model, gpu, packer=winograd) == 0
+    assert policy.prepack(model, gpu, packer=winograd) == 0
     monkeypatch.setenv("TORTOISE_NO_PACK", "1")
-    assert devices.prepack_for_cpu(model, CPU, packer=winograd) == 0
+    assert policy.prepack(model, CPU, packer=winograd) == 0
     monkeypatch.delenv("TORTOISE_NO_PACK")
-    assert devices.prepack_for_cpu(model, CPU, packer=winograd) == 1
+    assert policy.prepack(model, CPU, packer=winograd) == 1
 
 
 def test_diffusion_decoder_with_winograd_layers_matches_the_plain_one():

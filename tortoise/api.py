@@ -14,22 +14,23 @@ import functools
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from . import candidates, devices, model_zoo, sampling
+from . import candidates, devices, sampling
 from .audio import OUTPUT_SAMPLE_RATE, format_conditioning
-from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix, read_latents_file
+from .conditioning import LatentCache, Latents, VoiceConditioner
 from .diffusion import decode_mel, output_length
-from .errors import DeviceError, InvalidInputError, VoiceError
-from .models import winograd
+from .errors import DeviceError, InvalidInputError
+from .model_manager import ModelManager
 from .options import PRESETS, GenerationOptions, new_seed, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
 from .redaction import has_redaction, redact, split_redacted
-from .text import TextTokenizer
+from .streaming import stream_fast_segment
+from .text import TextTokenizer, split_text
 from .vocoders import VOCODERS
 from .voices import RANDOM_VOICE, VoiceLibrary
 
@@ -111,6 +112,9 @@ class TextToSpeech:
     aligner : the redaction aligner to use (default: a ``Wav2VecAligner`` made on first use).
     compile : make the autoregressive decode step cheap to launch: recorded as a CUDA / XPU graph where the
         device has them, else ``torch.compile`` (falls back to eager with a warning).
+
+    The loaded models are ``self.models`` (a :class:`~tortoise.model_manager.ModelManager`); the voices' latents
+    come from ``self.conditioner`` (a :class:`~tortoise.conditioning.VoiceConditioner`).
     """
 
     # How the autoregressive candidates draw their random numbers. "per_candidate": each from its own stream derived
@@ -141,77 +145,32 @@ class TextToSpeech:
         self.dtype = devices.resolve_precision(precision, self.caps)
         devices.set_float32_math(self.device, self.dtype)
         self.models_dir = resolve_models_dir(models_dir)
-        self.offload_choice = offload
-        self.checkpoints = {k: Path(v) for k, v in (checkpoints or {}).items()}
-        unknown = set(self.checkpoints) - set(model_zoo.SPECS)
-        if unknown:
-            raise InvalidInputError(f"unknown checkpoint name(s) {sorted(unknown)}; known: {list(model_zoo.SPECS)}")
+        self.models = ModelManager(
+            models_dir=self.models_dir, device=self.device, dtype=self.dtype, caps=self.caps, offload=offload,
+            checkpoints=checkpoints, compile=compile,
+        )  # fmt: skip
+        self.checkpoints, self.compile = self.models.checkpoints, compile
         if batch_size is not None and batch_size < 1:
             raise InvalidInputError(f"batch_size={batch_size} must be >= 1 (or None for automatic)")
         self._batch_size = batch_size
         self.voices = voices or VoiceLibrary()
         self.latent_cache = latent_cache or LatentCache()
+        self.conditioner = VoiceConditioner(self.voices, self.latent_cache, self.models)
         self.tokenizer = TextTokenizer()
         self.enable_redaction = enable_redaction
         self._aligner = aligner
-        self.compile = compile
-        self._models: dict[str, nn.Module] = {}
 
-    # ---- models -------------------------------------------------------------------------------------------------
+    # ---- models (tortoise/model_manager.py) ------------------------------------------------------------------------
     def model(self, name: str) -> nn.Module:
-        """Model ``name`` (a checkpoint name), loaded on first use: on the device, or on the CPU when offloading."""
-        if name not in self._models:
-            dtype = self.dtype if name in ("autoregressive", "clvp2", "cvvp") else torch.float32
-            where = self.device if self.offload == "none" else torch.device("cpu")
-            model = model_zoo.load_model(
-                name, models_dir=self.models_dir, path=self.checkpoints.get(name), device=where, dtype=dtype
-            )
-            if name == "diffusion_decoder" and self.dtype != torch.float32:
-                model.set_layer_dtype(self.dtype)
-            if name == "autoregressive" and self.compile:  # recorded anew when the KV caches are reallocated
-                key = lambda gpt=model.gpt: gpt.cache_version  # noqa: E731
-                model.decode_logits = devices.capture_or_compile(model.next_logits, self.device, key=key)
-            elif self.device.type == "cpu":
-                self._pack_for_cpu(name, model)
-            self._models[name] = devices.optimize_for_device(model, self.device, dtype)
-        return self._models[name]
-
-    def _pack_for_cpu(self, name: str, model: nn.Module) -> None:
-        """Re-lay the weights of what runs many times per job for the CPU's kernels (each part only if the free
-        memory, measured again before it, holds the copy)."""
-
-        def pack(part: nn.Module, packer=None) -> None:
-            devices.prepack_for_cpu(part, devices.capabilities(self.device), packer=packer)
-
-        if name == "autoregressive":
-            pack(model)
-        elif name == "diffusion_decoder":
-            if self.dtype != torch.float32:
-                pack(model.layers[1:])  # the reduced-precision layers
-            for part in (model.conditioning_timestep_integrator, model.layers):  # float32 kernel-3 convolutions
-                pack(part, winograd)
-
-    @property
-    def offload(self) -> str:
-        if self.offload_choice in ("none", "models", "cpu"):
-            return "none" if self.offload_choice == "cpu" else self.offload_choice
-        sizes = [model_zoo.expected_path(n, self.models_dir) for n in ("autoregressive", "diffusion_decoder", "clvp2")]
-        total = sum(p.stat().st_size for p in sizes if p.is_file())
-        return devices.offload_policy("auto", self.caps, total_model_bytes=total)
-
-    @contextlib.contextmanager
-    def using(self, *names: str) -> Iterator[list[nn.Module]]:
-        models = [self.model(n) for n in names]
-        with contextlib.ExitStack() as stack:
-            offload = self.offload == "models"
-            yield [stack.enter_context(devices.on_device(m, self.device, offload=offload)) for m in models]
+        """Model ``name`` (a checkpoint name), loaded on first use (see ``ModelManager.get``)."""
+        return self.models.get(name)
 
     def batch_size(self, ar: nn.Module, max_tokens: int, text_tokens: int | None = None) -> int:
         """Candidates decoded at once: the one given at construction, else as many as the free memory holds."""
         if self._batch_size is not None:
             return self._batch_size
         per_candidate = candidate_bytes(ar.cfg, max_tokens, self.dtype, text_tokens)
-        resident = sum(p.numel() * p.element_size() for m in self._models.values() for p in m.parameters())
+        resident = self.models.resident_bytes()
         return devices.auto_batch_size(self.caps, bytes_per_candidate=per_candidate, resident_bytes=resident)
 
     @torch.inference_mode()
@@ -223,16 +182,16 @@ class TextToSpeech:
         """
         start = time.perf_counter()
         rng = torch.get_rng_state()
-        with self.using("autoregressive") as (ar,):
+        with self.models.using("autoregressive") as (ar,):
             dtype = next(ar.parameters()).dtype
             cond = torch.zeros(1, ar.cfg.model_dim, device=self.device, dtype=dtype)
             text = torch.tensor([self.tokenizer.encode_for_model("Warm up.")], device=self.device)
             codes = sampling.generate(ar, cond, text, num_samples=1, max_tokens=4, greedy=True)
             ar.latents(cond, text, codes)
-        with self.using("diffusion_decoder") as (diffusion,):
+        with self.models.using("diffusion_decoder") as (diffusion,):
             C = diffusion.cfg.model_channels
             decode_mel(diffusion, torch.zeros(1, C, 8, device=self.device), 8, sampler="ddim", steps=2)
-        with self.using(VOCODERS["univnet"].checkpoint) as (vocoder,):
+        with self.models.using(VOCODERS["univnet"].checkpoint) as (vocoder,):
             vocoder.inference(torch.full((1, vocoder.cfg.n_mel_channels, 8), -5.0, device=self.device))
         devices.synchronize(self.device)
         torch.set_rng_state(rng)
@@ -240,34 +199,20 @@ class TextToSpeech:
 
     def unload(self) -> None:
         """Drop every loaded model and free device memory (between jobs, or to change settings)."""
-        self._models.clear()
-        devices.empty_cache(self.device)
+        self.models.unload()
 
-    # ---- voices ---------------------------------------------------------------------------------------------------
+    # ---- voices (tortoise/conditioning.py) --------------------------------------------------------------------------
     def model_identity(self) -> str:
-        """What cached conditioning latents are keyed on: the AR and diffusion files and configurations, and the
-        precision and device kind they run in (a bf16 latent is not the fp32 one, a CPU latent not the GPU one)."""
-        parts = [f"{self.dtype}:{self.device.type}"]
-        for name in ("autoregressive", "diffusion_decoder"):
-            path = self.checkpoints.get(name) or model_zoo.expected_path(name, self.models_dir)
-            stat = path.stat() if path.is_file() else None
-            parts.append(f"{name}:{path.name}:{stat.st_size if stat else 0}:{int(stat.st_mtime) if stat else 0}")
-            parts.append(repr(model_zoo.model_config(name, self.models_dir)))
-        return "|".join(parts)
+        """What cached conditioning latents are keyed on (see ``ModelManager.identity``)."""
+        return self.models.identity()
 
     def has_cached_latents(self, voice: str) -> bool:
         """Whether ``voice``'s conditioning latents are ready without computing (cached, or a latents-only voice)."""
-        v = self.voices.get(voice)
-        return not v.clips or self.latent_cache.has(v, self.model_identity())
+        return self.conditioner.has_cached(voice)
 
     def check_voice(self, voice: str) -> None:
         """Raise ``VoiceError`` unless every name in ``voice`` (``a&b`` mixes) is ``random`` or a known voice."""
-        names = [v.strip() for v in voice.split("&") if v.strip()]
-        if not names:
-            raise VoiceError("no voice given; use a voice name, several joined with '&', or 'random'")
-        for name in names:
-            if name != RANDOM_VOICE:
-                self.voices.get(name)
+        self.conditioner.check(voice)
 
     def voice_latents(self, voice: str, *, diffusion: bool = True) -> Latents:
         """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``.
@@ -275,33 +220,7 @@ class TextToSpeech:
         With ``diffusion=False`` (fast mode) the diffusion latent may be left out, so the diffusion model is not
         needed when the voice's latents are not cached yet.
         """
-        self.check_voice(voice)
-        names = [v.strip() for v in voice.split("&") if v.strip()]
-        if RANDOM_VOICE in names:
-            with self.using("rlg_auto") as (rlg_auto,):
-                ar = rlg_auto.sample(1).float().cpu()
-            if not diffusion:
-                return Latents(ar, None)
-            with self.using("rlg_diffuser") as (rlg_diffuser,):
-                return Latents(ar, rlg_diffuser.sample(1).float().cpu())
-        return mix([self._one_voice(name, diffusion) for name in names])
-
-    def _one_voice(self, name: str, diffusion: bool) -> Latents:
-        voice = self.voices.get(name)
-        if not voice.clips:
-            return read_latents_file(voice.latents)
-        identity = self.model_identity()
-        cached = self.latent_cache.get(voice, identity)
-        clips = load_clips(voice)
-        if cached is not None:
-            return Latents(cached.ar, cached.diffusion, tuple(clips))
-        if not diffusion:
-            with self.using("autoregressive") as (ar,):
-                return compute_latents(ar, None, clips)
-        with self.using("autoregressive", "diffusion_decoder") as (ar, diffusion_model):
-            latents = compute_latents(ar, diffusion_model, clips)
-        self.latent_cache.put(voice, identity, latents)
-        return latents
+        return self.conditioner.latents(voice, diffusion=diffusion)
 
     # ---- generation -----------------------------------------------------------------------------------------------
     def check_text(self, text: str) -> list[int]:
@@ -344,7 +263,7 @@ class TextToSpeech:
         with timer("conditioning"):
             latents = self.voice_latents(voice, diffusion=not fast).to(self.device)
         text_tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N + 1)
-        with timer("autoregressive"), self.using("autoregressive") as (ar,):
+        with timer("autoregressive"), self.models.using("autoregressive") as (ar,):
             codes = self._sample_codes(ar, latents.ar, text_tokens, options, timer, seed)
         fixed = candidates.fix_autoregressive_output(codes)
         with timer("clvp"):
@@ -357,7 +276,7 @@ class TextToSpeech:
             best = fixed[chosen]  # (k, T)
             keep = [max(candidates.calm_cutoff(row), 1) for row in best]  # an all-silence candidate keeps one frame
         k = best.shape[0]
-        with timer("latents"), self.using("autoregressive") as (ar,):
+        with timer("latents"), self.models.using("autoregressive") as (ar,):
             # latents are causal: those before the longest cut are exactly the ones the full 500 codes would give
             codes = best[:, : max(keep)]
             gpt_latents = ar.latents(latents.ar.expand(k, -1), text_tokens.expand(k, -1), codes).float()  # (k, T', C)
@@ -365,12 +284,12 @@ class TextToSpeech:
         for i in range(k):
             trimmed = gpt_latents[i : i + 1, : keep[i]]
             if fast:
-                with timer("vocoder"), self.using("hifidecoder") as (hifi,):
+                with timer("vocoder"), self.models.using("hifidecoder") as (hifi,):
                     wav = hifi.inference(trimmed, latents.ar)
             else:
-                with timer("diffusion"), self.using("diffusion_decoder") as (diffusion,):
+                with timer("diffusion"), self.models.using("diffusion_decoder") as (diffusion,):
                     mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
-                with timer("vocoder"), self.using(VOCODERS[options.vocoder].checkpoint) as (vocoder,):
+                with timer("vocoder"), self.models.using(VOCODERS[options.vocoder].checkpoint) as (vocoder,):
                     wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
             audio.append(self._postprocess(wav.reshape(-1).float(), text, redacting, options, timer))
         return GenerationResult(
@@ -393,24 +312,44 @@ class TextToSpeech:
         chunk_tokens: int = 40,
         first_chunk_tokens: int = 60,
         progress: Progress | None = None,
+        desired_length: int = 200,
+        max_length: int = 300,
+        splitter: str = "ours",
     ) -> Iterator[Tensor]:
-        """Yield 24 kHz audio chunks (T_i,) as they are ready; long text is split into segments first.
+        """Yield 24 kHz audio chunks (T_i,) as they are ready; long text is split into segments first (as
+        ``tortoise.text.split_text`` with ``desired_length``, ``max_length`` and ``splitter``).
 
         In fast mode (``options.mode == "fast"``, e.g. the ``fast_mode`` preset) audio starts within a segment,
         after ``first_chunk_tokens`` autoregressive codes, and follows every ``chunk_tokens`` codes; in standard mode
         each segment is yielded when it is done. Segment ``i`` uses seed ``seed + i`` (as ``generate_long``).
         """
-        from .streaming import stream_text
+        options = verify(options or PRESETS["fast_mode"])
+        seed = options.seed if options.seed is not None else new_seed()
+        self.check_voice(voice)
+        segments = split_text(text, desired_length=desired_length, max_length=max_length, splitter=splitter)
+        for i, segment in enumerate(segments):
+            # a [bracketed] prompt is cut from finished audio, so such a segment is delivered whole, already cut
+            if options.mode != "fast" or (self.enable_redaction and has_redaction(segment)):
+                yield self.tts(segment, voice, replace(options, seed=seed + i), progress=progress).audio[0]
+            else:
+                yield from self._stream_fast(segment, voice, options, seed + i, chunk_tokens, first_chunk_tokens)
 
-        return stream_text(
-            self,
-            text,
-            voice,
-            options,
-            chunk_tokens=chunk_tokens,
-            first_chunk_tokens=first_chunk_tokens,
-            progress=progress,
-        )
+    def _stream_fast(self, text: str, voice: str, options: GenerationOptions, seed: int, chunk_tokens: int,
+                     first_chunk_tokens: int) -> Iterator[Tensor]:  # fmt: skip
+        """One fast-mode segment, HiFi-GAN decoded as its codes grow (``tortoise.streaming.stream_fast_segment``)."""
+        devices.seed_all(seed)
+        latents = self.voice_latents(voice, diffusion=False).to(self.device)
+        text_tokens = torch.tensor([self.tokenizer.encode_for_model(text)], device=self.device)
+        kwargs = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        if self.draws != "batch":  # candidate 0's own stream, as tts() draws it: the same codes
+            kwargs["streams"] = sampling.candidate_keys(seed, range(1), self.device)
+        with self.models.using("autoregressive", "hifidecoder") as (ar, hifi):
+            cond = latents.ar.to(next(ar.parameters()).dtype)
+            for chunk in stream_fast_segment(
+                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, sampling_kwargs=kwargs,
+                chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens,
+            ):  # fmt: skip
+                yield chunk.cpu()
 
     def _postprocess(self, wav: Tensor, text: str, redacting: bool, o: GenerationOptions, timer) -> Tensor:
         if redacting:
@@ -472,7 +411,7 @@ class TextToSpeech:
             return torch.zeros(1)  # nothing to order: skip loading the rerankers
         use_cvvp = o.cvvp_amount > 0 and bool(latents.clips)
         names = (["clvp2"] if not use_cvvp or o.cvvp_amount < 1 else []) + (["cvvp"] if use_cvvp else [])
-        with self.using(*names) as models:
+        with self.models.using(*names) as models:
             found = dict(zip(names, models))
             # the same fixed windows of the clips as the AR latent (format_conditioning is deterministic)
             mels = [format_conditioning(c).to(self.device) for c in latents.clips] if use_cvvp else []

@@ -17,7 +17,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, runtime
+from . import __version__
+from .cpu import runtime
 from .errors import InvalidInputError, TortoiseError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -216,13 +217,13 @@ def _speak(args: argparse.Namespace) -> int:
 
     args.output, fmt = check_output(args.output, args.format, args.speed, stream=args.stream)
     tts = _engine(args)  # loads no model
-    # every segment, as generation will split it (TextToSpeech.stream splits with the defaults)
-    split = {} if args.stream else {"desired_length": desired, "max_length": maximum, "splitter": args.splitter}
+    # every segment, as generation will split it (--stream too: TextToSpeech.stream takes the same settings)
+    split = {"desired_length": desired, "max_length": maximum, "splitter": args.splitter}
     segments = _checked_segments(tts, text, **split)
     for voice in voices:
         tts.check_voice(voice)  # fail before any work, not once per segment
     if args.stream:
-        return _stream(tts, text, voices[0], options, args.output, fmt, args.speed)
+        return _stream(tts, text, voices[0], options, args.output, fmt, args.speed, split)
     status = 0
     with contextlib.ExitStack() as stack:
         for voice in voices:
@@ -258,7 +259,7 @@ def _speak(args: argparse.Namespace) -> int:
     return status
 
 
-def _stream(tts, text: str, voice: str, options, output: Path, fmt: str | None, speed: float) -> int:
+def _stream(tts, text: str, voice: str, options, output: Path, fmt: str | None, speed: float, split: dict) -> int:
     """Write chunks to ``output`` as they come (a WAV header is updated after each one)."""
     import time
 
@@ -272,12 +273,12 @@ def _stream(tts, text: str, voice: str, options, output: Path, fmt: str | None, 
     start, first, samples = time.perf_counter(), None, 0
     if fmt is not None:
         tags = {"title": text[:200], "artist": voice}
-        for written in stream_to_file(tts.stream(text, voice, options), output, fmt, speed, tags=tags):
+        for written in stream_to_file(tts.stream(text, voice, options, **split), output, fmt, speed, tags=tags):
             first = first if first is not None else time.perf_counter() - start
             samples = written
     else:
         with sf.SoundFile(output, "w", samplerate=RATE, channels=1, subtype="FLOAT") as f:
-            for chunk in tts.stream(text, voice, options):
+            for chunk in tts.stream(text, voice, options, **split):
                 first = first if first is not None else time.perf_counter() - start
                 audio = change_speed(chunk, speed)
                 f.write(audio)
@@ -408,7 +409,7 @@ def _command_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/runtime.py); before torch is imported
+    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/cpu/runtime.py); before torch is imported
     runtime.configure_allocator()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:

@@ -15,6 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -22,8 +23,11 @@ from torch import Tensor
 from .audio import AR_SAMPLE_RATE, diffusion_conditioning_mel, format_conditioning
 from .audio_io import atomic_write, load_audio
 from .errors import AudioError, InvalidInputError, VoiceError
-from .voices import Voice
+from .voices import RANDOM_VOICE, Voice, VoiceLibrary
 from .weights import sha256_file
+
+if TYPE_CHECKING:
+    from .model_manager import ModelManager
 
 
 @dataclass(frozen=True)
@@ -175,3 +179,59 @@ class LatentCache:
 
     def has(self, voice: Voice, model_identity: str) -> bool:
         return self.path(voice, model_identity).is_file()
+
+
+class VoiceConditioner:
+    """Conditioning latents of voices by name (``a&b`` mixes, ``random``): read from a latents-only voice, taken from
+    the latent cache, or computed with the models (and cached)."""
+
+    def __init__(self, voices: VoiceLibrary, cache: LatentCache, models: ModelManager):
+        self.voices, self.cache, self.models = voices, cache, models
+
+    def check(self, voice: str) -> None:
+        """Raise ``VoiceError`` unless every name in ``voice`` (``a&b`` mixes) is ``random`` or a known voice."""
+        names = [v.strip() for v in voice.split("&") if v.strip()]
+        if not names:
+            raise VoiceError("no voice given; use a voice name, several joined with '&', or 'random'")
+        for name in names:
+            if name != RANDOM_VOICE:
+                self.voices.get(name)
+
+    def has_cached(self, voice: str) -> bool:
+        """Whether ``voice``'s conditioning latents are ready without computing (cached, or a latents-only voice)."""
+        v = self.voices.get(voice)
+        return not v.clips or self.cache.has(v, self.models.identity())
+
+    def latents(self, voice: str, *, diffusion: bool = True) -> Latents:
+        """Conditioning latents of ``voice``: a name, ``random``, or several names mixed with ``&``.
+
+        With ``diffusion=False`` (fast mode) the diffusion latent may be left out, so the diffusion model is not
+        needed when the voice's latents are not cached yet.
+        """
+        self.check(voice)
+        names = [v.strip() for v in voice.split("&") if v.strip()]
+        if RANDOM_VOICE in names:
+            with self.models.using("rlg_auto") as (rlg_auto,):
+                ar = rlg_auto.sample(1).float().cpu()
+            if not diffusion:
+                return Latents(ar, None)
+            with self.models.using("rlg_diffuser") as (rlg_diffuser,):
+                return Latents(ar, rlg_diffuser.sample(1).float().cpu())
+        return mix([self._one(name, diffusion) for name in names])
+
+    def _one(self, name: str, diffusion: bool) -> Latents:
+        voice = self.voices.get(name)
+        if not voice.clips:
+            return read_latents_file(voice.latents)
+        identity = self.models.identity()
+        cached = self.cache.get(voice, identity)
+        clips = load_clips(voice)
+        if cached is not None:
+            return Latents(cached.ar, cached.diffusion, tuple(clips))
+        if not diffusion:
+            with self.models.using("autoregressive") as (ar,):
+                return compute_latents(ar, None, clips)
+        with self.models.using("autoregressive", "diffusion_decoder") as (ar, diffusion_model):
+            latents = compute_latents(ar, diffusion_model, clips)
+        self.cache.put(voice, identity, latents)
+        return latents

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import runtime
+from .cpu import runtime
 from .errors import DeviceError
 from .options import OFFLOAD_POLICIES, PRECISIONS  # the choices' names (torch-free, for the CLI and the app)
 
@@ -291,7 +291,7 @@ def synchronize(device: torch.device) -> None:
 def empty_cache(device: torch.device) -> None:
     """Free cached allocator memory (between jobs) and collect Python garbage."""
     gc.collect()
-    runtime.release_memory()  # the C heap's free memory, kept for reuse during a job (tortoise/runtime.py)
+    runtime.release_memory()  # the C heap's free memory, kept for reuse during a job (tortoise/cpu/runtime.py)
     backend = _backend(device.type)
     if backend is not None and hasattr(backend, "empty_cache") and is_available(device.type):
         backend.empty_cache()
@@ -548,32 +548,6 @@ def optimize_for_device(model: nn.Module, device: torch.device, dtype: torch.dty
     except Exception as e:  # a version mismatch must never stop generation
         warnings.warn(f"intel_extension_for_pytorch.optimize failed ({e}); continuing without it", stacklevel=2)
         return model
-
-
-def prepack_for_cpu(module: nn.Module, caps: Capabilities, *, packer=None) -> int:
-    """Pre-pack ``module``'s linear and conv1d weights for oneDNN on the CPU; return how many layers were packed.
-
-    For the models that run many times per job: the AR decode loop, the diffusion decoder's bf16 layers. Only on the
-    CPU, only where this torch build's oneDNN packs the module's dtype correctly, and only when the packed copies
-    (as large as the weights) fit in half of the free memory. ``TORTOISE_NO_PACK=1`` turns it off.
-    ``packer``: the packing module (tests inject one); by default :mod:`tortoise.models.prepacked`.
-    """
-    if packer is None:
-        from .models import prepacked as packer
-    if caps.type != "cpu" or os.environ.get("TORTOISE_NO_PACK"):
-        return 0
-    dtype = next(module.parameters()).dtype
-    need = packer.packed_bytes(module)
-    if caps.free_memory is not None and need > caps.free_memory * 0.5:
-        warnings.warn(
-            f"not pre-packing the weights ({need / 2**30:.1f} GiB would need more than half of the free memory): "
-            "generation on the CPU runs, somewhat slower",
-            stacklevel=2,
-        )
-        return 0
-    if not packer.packing_works(dtype):
-        return 0
-    return packer.pack_layers(module)
 
 
 def torch_dtype(name: str) -> torch.dtype:

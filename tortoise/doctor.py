@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from . import devices, doctor_deep, hardware
-from .models.prepacked import packing_works
+from .cpu.prepacked import packing_works
 
 
 @dataclass

@@ -92,35 +92,3 @@ def stream_fast_segment(
     keep = candidates.speech_length(codes[0], stop)  # as api_fast: the raw codes up to the stop code, no fix or trim
     wav = _vocode(hifi, ar.latents(cond, text, codes[:, :keep]), cond)
     yield fader.push(wav.reshape(-1).float(), final=True)
-
-
-def stream_text(tts, text: str, voice: str, options, *, chunk_tokens: int, first_chunk_tokens: int, progress=None):
-    """``TextToSpeech.stream``: split ``text``, then stream each segment (see there)."""
-    from dataclasses import replace
-
-    from . import devices
-    from .options import PRESETS, new_seed, verify
-    from .redaction import has_redaction
-    from .text import split_text
-
-    options = verify(options or PRESETS["fast_mode"])
-    seed = options.seed if options.seed is not None else new_seed()
-    tts.check_voice(voice)
-    for i, segment in enumerate(split_text(text)):
-        # a [bracketed] prompt is cut from finished audio, so such a segment is delivered whole, already cut
-        if options.mode != "fast" or (tts.enable_redaction and has_redaction(segment)):
-            yield tts.tts(segment, voice, replace(options, seed=seed + i), progress=progress).audio[0]
-            continue
-        devices.seed_all(seed + i)
-        latents = tts.voice_latents(voice, diffusion=False).to(tts.device)
-        text_tokens = torch.tensor([tts.tokenizer.encode_for_model(segment)], device=tts.device)
-        kwargs = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")}
-        if tts.draws != "batch":  # candidate 0's own stream, as tts() draws it: the same codes
-            kwargs["streams"] = sampling.candidate_keys(seed + i, range(1), tts.device)
-        with tts.using("autoregressive", "hifidecoder") as (ar, hifi):
-            cond = latents.ar.to(next(ar.parameters()).dtype)
-            for chunk in stream_fast_segment(
-                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, sampling_kwargs=kwargs,
-                chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens,
-            ):  # fmt: skip
-                yield chunk.cpu()

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tortoise import runtime
+from tortoise.cpu import runtime
 
 
 def free_port(host: str, preferred: int) -> int:
@@ -64,7 +64,7 @@ def settings_for(args: argparse.Namespace):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at start: works offline
-    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/runtime.py); before torch is imported
+    runtime.configure_openmp()  # how OpenMP threads wait (tortoise/cpu/runtime.py); before torch is imported
     runtime.configure_allocator()
     try:
         import gradio  # noqa: F401

@@ -41,7 +41,7 @@ class Ours:
         load_s = time.perf_counter() - t
         warm_s = tts.warm_up()
         self.tts[(dtype, graph)] = tts
-        resident = sum(p.numel() * p.element_size() for m in tts._models.values() for p in m.parameters())
+        resident = tts.models.resident_bytes()
         return {"load_s": load_s, "warm_up_s": warm_s, "resident_bytes": resident}
 
     def run_tts(self, dtype: str, graph: bool, text: str, preset_name: str, tokens: int, seed: int) -> dict:
@@ -120,7 +120,7 @@ class Ours:
         """Cap this process's GPU memory so that ``fits`` candidates fit and ``ask`` do not; ask for ``ask``."""
         tts = TextToSpeech(models_dir=self.models_dir, device=self.device, precision=dtype, offload="none",
                            batch_size=ask, voices=VoiceLibrary([self.models_dir]))  # fmt: skip
-        tts._models = dict(self.get(dtype, False)._models)  # the loaded models, shared
+        tts.models.loaded.update(self.get(dtype, False).models.loaded)  # the loaded models, shared
         ar = tts.model("autoregressive")
         for block in ar.gpt.h:
             block.attn.kv_cache = None

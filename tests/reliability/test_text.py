@@ -27,7 +27,7 @@ NOTHING_TO_SAY = ["", " ", "   \n\t  ", "[]", "[ ]", "...!?", "😀😀🎉", "\
 def test_text_without_words_is_refused_before_loading_models(tts, text):
     with pytest.raises(InvalidInputError, match="no words to speak"):
         tts.tts(text, "random", quick())
-    assert not tts._models
+    assert not tts.models.loaded
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_unbalanced_brackets_say_where(tts_factory, text, where):
     tts = tts_factory()  # redaction on
     with pytest.raises(InvalidInputError, match=where):
         tts.tts(text, "random", quick())
-    assert not tts._models
+    assert not tts.models.loaded
 
 
 def test_text_entirely_in_brackets_is_refused_before_any_work(tts_factory):
@@ -46,7 +46,7 @@ def test_text_entirely_in_brackets_is_refused_before_any_work(tts_factory):
     for text in ["[I am sad]", "[one] [two]", "[sad,] ... !"]:
         with pytest.raises(InvalidInputError, match="inside \\[brackets\\]"):
             tts.tts(text, "random", quick())
-    assert not tts._models and tts._aligner is None
+    assert not tts.models.loaded and tts._aligner is None
 
 
 def test_brackets_are_spoken_when_redaction_is_off(shared_tts):
@@ -84,7 +84,7 @@ def test_100k_characters_split_quickly_into_model_sized_segments():
 def test_100k_characters_in_one_call_are_refused_with_advice(tts, text):
     with pytest.raises(InvalidInputError, match=r"at most .* Split it"):
         tts.tts(text, "random", quick())
-    assert not tts._models
+    assert not tts.models.loaded
 
 
 def test_one_enormous_word_is_cut_not_lost():
@@ -119,12 +119,12 @@ def no_work(tmp_path, monkeypatch):
     """Fail the test if a model loads; returns a check that no file or folder appeared (temporary ones included)."""
     import tempfile
 
-    from tortoise.api import TextToSpeech
+    from tortoise.model_manager import ModelManager
 
     def load(self, name):
         raise AssertionError(f"model {name} was loaded")
 
-    monkeypatch.setattr(TextToSpeech, "model", load)
+    monkeypatch.setattr(ModelManager, "get", load)
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     before = {p for p in tmp_path.rglob("*") if "cache" not in p.parts}

@@ -24,7 +24,6 @@ from torch import Tensor, nn
 
 from ..errors import InvalidInputError
 from .layers import AttentionBlock
-from .prepacked import PackedLinear
 
 
 @dataclass(frozen=True)
@@ -165,8 +164,6 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(4 * cfg.model_dim, cfg.model_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        if isinstance(self.c_fc, PackedLinear):  # CPU-prepacked (models/prepacked.py): GELU fused into the product
-            return self.c_proj(self.c_fc.forward_gelu_tanh(x))
         return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))  # GPT-2 "gelu_new"
 
 

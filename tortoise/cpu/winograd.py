@@ -111,7 +111,7 @@ def eligible(layer: nn.Module, min_channels: int = 1) -> bool:
     )
 
 
-# ---- the packer interface of devices.prepack_for_cpu ------------------------------------------------------------
+# ---- the packer interface of policy.prepack -------------------------------------------------------------------------
 MIN_CHANNELS = 256  # narrower convolutions gain too little for the copy
 
 
