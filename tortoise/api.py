@@ -24,7 +24,7 @@ from . import candidates, devices, sampling
 from .audio import OUTPUT_SAMPLE_RATE, format_conditioning
 from .conditioning import LatentCache, Latents, VoiceConditioner
 from .diffusion import decode_mel, output_length
-from .errors import DeviceError, InvalidInputError
+from .errors import DeviceError, InvalidInputError, NonFiniteError
 from .model_manager import ModelManager
 from .options import PRESETS, GenerationOptions, new_seed, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
@@ -262,6 +262,7 @@ class TextToSpeech:
         fast = options.mode == "fast"
         with timer("conditioning"):
             latents = self.voice_latents(voice, diffusion=not fast).to(self.device)
+        self._check_finite("conditioning", latents.ar, latents.diffusion)
         text_tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N + 1)
         with timer("autoregressive"), self.models.using("autoregressive") as (ar,):
             codes = self._sample_codes(ar, latents.ar, text_tokens, options, timer, seed)
@@ -280,6 +281,7 @@ class TextToSpeech:
             # latents are causal: those before the longest cut are exactly the ones the full 500 codes would give
             codes = best[:, : max(keep)]
             gpt_latents = ar.latents(latents.ar.expand(k, -1), text_tokens.expand(k, -1), codes).float()  # (k, T', C)
+        self._check_finite("latents", gpt_latents)
         audio = []
         for i in range(k):
             trimmed = gpt_latents[i : i + 1, : keep[i]]
@@ -289,8 +291,10 @@ class TextToSpeech:
             else:
                 with timer("diffusion"), self.models.using("diffusion_decoder") as (diffusion,):
                     mel = self._diffuse(diffusion, trimmed, latents.diffusion, options, timer, i, k)
+                self._check_finite("diffusion", mel)
                 with timer("vocoder"), self.models.using(VOCODERS[options.vocoder].checkpoint) as (vocoder,):
                     wav = vocoder.inference(mel.to(next(vocoder.parameters()).dtype))
+            self._check_finite("vocoder", wav)
             audio.append(self._postprocess(wav.reshape(-1).float(), text, redacting, options, timer))
         return GenerationResult(
             audio=audio,
@@ -349,7 +353,20 @@ class TextToSpeech:
                 ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, sampling_kwargs=kwargs,
                 chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens,
             ):  # fmt: skip
-                yield chunk.cpu()
+                chunk = chunk.cpu()
+                self._check_finite("vocoder", chunk)
+                yield chunk
+
+    def _check_finite(self, stage: str, *outputs: Tensor | None) -> None:
+        """Raise ``NonFiniteError`` naming ``stage`` when an output holds NaN or infinity, before the next stage
+        turns it into noise or silence (one device sync per stage)."""
+        if all(bool(torch.isfinite(x).all()) for x in outputs if x is not None):
+            return
+        raise NonFiniteError(
+            f"the {stage} stage produced NaN or infinite values on {self.device} ({str(self.dtype).split('.')[-1]}). "
+            "Try --precision fp32, TORTOISE_NO_EMPTY_CACHE=1 (some GPU drivers corrupt memory when PyTorch empties "
+            "its cache), a newer GPU driver, or --device cpu"
+        )
 
     def _postprocess(self, wav: Tensor, text: str, redacting: bool, o: GenerationOptions, timer) -> Tensor:
         if redacting:

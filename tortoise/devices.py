@@ -289,10 +289,17 @@ def synchronize(device: torch.device) -> None:
 
 
 def empty_cache(device: torch.device) -> None:
-    """Free cached allocator memory (between jobs) and collect Python garbage."""
+    """Free cached allocator memory (between jobs and offloaded models) and collect Python garbage.
+
+    ``TORTOISE_NO_EMPTY_CACHE=1`` keeps the device allocator's cache: ``torch.xpu.empty_cache()`` was reported to
+    corrupt memory (NaN outputs) on Arc A-series with some drivers; nothing here needs it for correctness, only to
+    give memory back to other programs.
+    """
     gc.collect()
     runtime.release_memory()  # the C heap's free memory, kept for reuse during a job (tortoise/cpu/runtime.py)
     backend = _backend(device.type)
+    if os.environ.get("TORTOISE_NO_EMPTY_CACHE", "") not in ("", "0"):
+        return
     if backend is not None and hasattr(backend, "empty_cache") and is_available(device.type):
         backend.empty_cache()
 

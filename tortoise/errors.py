@@ -45,3 +45,7 @@ class VoiceError(TortoiseError):
 
 class DeviceError(TortoiseError):
     """The requested device is not available."""
+
+
+class NonFiniteError(DeviceError):
+    """A stage's output holds NaN or infinite values (a precision, driver or memory problem of the device)."""
