@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from tests.tiny_wav2vec import tiny_aligner
 from tortoise.api import STAGES
 from tortoise.errors import InvalidInputError, ModelNotFoundError, VoiceError
 from tortoise.options import preset
@@ -129,24 +130,10 @@ def test_fine_tuned_checkpoint_replaces_the_released_one(tts_factory, tiny_model
     assert result.audio[0].numel() > 0
 
 
-def _tiny_aligner():
-    transformers = pytest.importorskip("transformers")
-    from tortoise.redaction import CTCVocab, Wav2VecAligner
-
-    letters = "abcdefghijklmnopqrstuvwxyz'"
-    vocab = CTCVocab({"<pad>": 0, "|": 1, **{c: i + 2 for i, c in enumerate(letters)}}, blank_id=0)
-    torch.manual_seed(0)
-    cfg = transformers.Wav2Vec2Config(
-        vocab_size=len(letters) + 2, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, pad_token_id=0,
-    )  # fmt: skip
-    return Wav2VecAligner(model=transformers.Wav2Vec2ForCTC(cfg).eval(), vocab=vocab)
-
-
 def test_bracketed_text_is_cut_from_the_audio(tts_factory):
     text = "[I am really sad,] please feed me."
     spoken = tts_factory(enable_redaction=False).tts(text, "train_grace", quick(seed=4)).audio[0]
-    redacted = tts_factory(aligner=_tiny_aligner()).tts(text, "train_grace", quick(seed=4))
+    redacted = tts_factory(aligner=tiny_aligner()).tts(text, "train_grace", quick(seed=4))
     assert 0 < redacted.audio[0].shape[0] < spoken.shape[0]
     assert "redaction" in redacted.timings
 

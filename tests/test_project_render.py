@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from tests.tiny_wav2vec import LETTERS, tiny_aligner
 from tortoise.audio_io import read_metadata
 from tortoise.project import ProjectFolder, edit_text, new_project, set_segment, set_status
 from tortoise.project.checks import (
@@ -218,20 +219,10 @@ def test_normalise_and_character_error_rate():
 
 
 def test_ctc_transcriber_on_a_tiny_random_wav2vec2():
-    transformers = pytest.importorskip("transformers")
-    from tortoise.redaction import CTCVocab, Wav2VecAligner
-
-    letters = "abcdefghijklmnopqrstuvwxyz'"
-    vocab = CTCVocab({"<pad>": 0, "|": 1, **{c: i + 2 for i, c in enumerate(letters)}}, blank_id=0)
-    torch.manual_seed(0)
-    cfg = transformers.Wav2Vec2Config(
-        vocab_size=len(letters) + 2, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, pad_token_id=0,
-    )  # fmt: skip
-    aligner = Wav2VecAligner(model=transformers.Wav2Vec2ForCTC(cfg).eval(), vocab=vocab)
+    aligner = tiny_aligner()
     transcriber = CTCTranscriber(aligner)
     words = transcriber.transcribe(torch.as_tensor(speech_like(1.0)), SR)
-    assert set(words) <= set(letters + " ")  # random weights: some letters, never a special token
+    assert set(words) <= set(LETTERS + " ")  # random weights: some letters, never a special token
     emitted = aligner.emissions(torch.as_tensor(speech_like(1.0)), SR).log_probs.argmax(-1).tolist()
     assert len(words.replace(" ", "")) <= sum(1 for i in emitted if i > 1)  # repeats and blanks collapsed
     check = check_take(speech_like(1.0), SR, "Some words.", CheckSettings(), transcriber)

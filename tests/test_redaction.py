@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.tiny_wav2vec import tiny_model
 from tortoise.alignment import align_characters, ctc_forced_align
 from tortoise.errors import CheckpointError, InvalidInputError, ModelNotFoundError
 from tortoise.redaction import (
@@ -323,16 +324,6 @@ def test_character_spans_in_samples():
 
 
 # --- Wav2VecAligner -------------------------------------------------------------------------------------------------
-
-
-def tiny_model(vocab_size: int = 10):
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    cfg = transformers.Wav2Vec2Config(
-        vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, pad_token_id=0,
-    )  # fmt: skip
-    return transformers.Wav2Vec2ForCTC(cfg).eval()
 
 
 def test_wav2vec_aligner_end_to_end_tiny_random_model():

@@ -80,10 +80,10 @@ def test_a_stream_splits_as_asked(tts_factory):
 
 
 def test_a_redacted_segment_streams_whole_and_cut(tts_factory):
-    from tests.test_pipeline import _tiny_aligner
+    from tests.tiny_wav2vec import tiny_aligner
 
     text = "[Whispering,] this part is spoken."
-    tts = tts_factory(aligner=_tiny_aligner())
+    tts = tts_factory(aligner=tiny_aligner())
     chunks = list(tts.stream(text, "train_grace", _fast(seed=3), chunk_tokens=4, first_chunk_tokens=4))
     whole = tts.tts(text, "train_grace", _fast(seed=3)).audio[0]
     assert len(chunks) == 1

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.reliability.helpers import BUILTIN_CLIP, QUICK_CLI, REPO, PickleBomb, one_line, quick
+from tests.tiny_wav2vec import tiny_config
 from tortoise.errors import CheckpointError, InvalidInputError, VoiceError
 from tortoise.voices import VoiceLibrary
 
@@ -118,7 +119,7 @@ def test_malicious_latent_cache_entry_is_discarded_without_running(tts_factory, 
 
 
 def test_malicious_aligner_weights_are_refused_without_running(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from tortoise.redaction import Wav2VecAligner
 
     marker = tmp_path / "code-ran"
@@ -133,10 +134,7 @@ def test_malicious_aligner_weights_are_refused_without_running(tmp_path):
         for name, write in files.items():
             write(snapshot / name)
 
-    cfg = transformers.Wav2Vec2Config(
-        vocab_size=30, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        conv_dim=(8,) * 7, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
-    )  # fmt: skip
+    cfg = tiny_config(30)
     put("evil/model", {"config.json": lambda p: p.write_text(cfg.to_json_string()),
                        "pytorch_model.bin": lambda p: _bomb_checkpoint(p, marker)})  # fmt: skip
     put("evil/vocab", {"vocab.json": lambda p: p.write_text(json.dumps({"<pad>": 0, "|": 1, "a": 2}))})
