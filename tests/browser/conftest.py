@@ -7,6 +7,7 @@ and we are root with apt, it is installed; the tests skip (saying why) only when
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -141,14 +142,21 @@ class Server:
         self._log.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_models, chromium_path):
-    srv = Server(tmp_path_factory.mktemp("app-home"), tiny_models)
+@contextlib.contextmanager
+def running_app(home: Path, models: Path):
+    """The app started in its own process on ``models``, answering; stopped afterwards, whatever happened."""
+    srv = Server(home, models)
     try:
         srv.wait()
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_models, chromium_path):
+    with running_app(tmp_path_factory.mktemp("app-home"), tiny_models) as srv:
+        yield srv
 
 
 @pytest.fixture

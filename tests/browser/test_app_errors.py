@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import running_app
 
 pytestmark = pytest.mark.browser
 MISSING = "autoregressive.pth"
@@ -21,12 +21,8 @@ def server(tmp_path_factory, tiny_models, chromium_path):
     for f in tiny_models.iterdir():
         if f.name != MISSING:
             shutil.copy2(f, models / f.name)
-    srv = Server(tmp_path_factory.mktemp("app-home"), models)
-    try:
-        srv.wait()
+    with running_app(tmp_path_factory.mktemp("app-home"), models) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def error_in(page, selector: str, *texts: str) -> str:

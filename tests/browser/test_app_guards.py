@@ -22,11 +22,16 @@ def folders(server) -> set[str]:
     return {p.name for p in server.outputs.iterdir()} if server.outputs.is_dir() else set()
 
 
-def test_clicking_generate_again_never_cancels_the_running_job(page, server, shots):
-    page.fill("#gen-text textarea", "A second click must not lose this one.")
+def fill_form(page, text: str, samples: str, steps: str) -> None:
+    """Type ``text`` and set the candidates and diffusion steps in the advanced options."""
+    page.fill("#gen-text textarea", text)
     page.get_by_text("Advanced options").click()
-    fill_number(page, "#gen-samples", "4")
-    fill_number(page, "#gen-steps", "30")
+    fill_number(page, "#gen-samples", samples)
+    fill_number(page, "#gen-steps", steps)
+
+
+def test_clicking_generate_again_never_cancels_the_running_job(page, server, shots):
+    fill_form(page, "A second click must not lose this one.", samples="4", steps="30")
     before = folders(server)
     page.dblclick("#gen-go")  # an impatient double click
     page.wait_for_selector("#gen-go:disabled:has-text('Generating...')", timeout=10_000)
@@ -46,10 +51,7 @@ def test_clicking_generate_again_never_cancels_the_running_job(page, server, sho
 
 
 def test_brackets_without_the_redaction_model_offer_the_choices_first(page, server, shots):
-    page.fill("#gen-text textarea", "[whispering] The brackets set the tone.")
-    page.get_by_text("Advanced options").click()
-    fill_number(page, "#gen-samples", "2")
-    fill_number(page, "#gen-steps", "3")
+    fill_form(page, "[whispering] The brackets set the tone.", samples="2", steps="3")
     before = folders(server)
     page.click("#gen-go")
     page.wait_for_selector("#gen-redaction-msg:has-text('not downloaded yet')", timeout=30_000)
