@@ -26,6 +26,7 @@ from .conditioning import LatentCache, Latents, compute_latents, load_clips, mix
 from .diffusion import decode_mel, output_length
 from .errors import DeviceError, InvalidInputError, VoiceError
 from .models import winograd
+from .models.gpt import CachePos
 from .options import PRESETS, GenerationOptions, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
 from .redaction import has_redaction, redact, split_redacted
@@ -92,6 +93,20 @@ def candidate_bytes(cfg, max_tokens: int, dtype: torch.dtype, text_tokens: int |
     return int(2 * cfg.layers * cfg.model_dim * seq * elt * 1.5)
 
 
+def _compiled_decode_step(ar: nn.Module, device: torch.device) -> sampling.Step:
+    """The AR decode step recorded as a device graph, else compiled (``devices.capture_or_compile``).
+
+    Static shapes: it reads the whole KV cache with a mask (it ignores ``pos.end``), and it is recorded anew when the
+    caches are reallocated.
+    """
+
+    def static_logits(x: Tensor, index: Tensor) -> Tensor:
+        return ar.next_logits(x, CachePos(index))
+
+    fn = devices.capture_or_compile(static_logits, device, key=lambda: ar.gpt.cache_version)
+    return lambda x, pos: fn(x, pos.index)
+
+
 class TextToSpeech:
     """The pipeline. Decide device and precision once here; every model follows.
 
@@ -156,6 +171,7 @@ class TextToSpeech:
         self._aligner = aligner
         self.compile = compile
         self._models: dict[str, nn.Module] = {}
+        self.decode_steps: dict[str, sampling.Step] = {}  # with compile: the recorded/compiled step per model name
 
     # ---- models -------------------------------------------------------------------------------------------------
     def model(self, name: str) -> nn.Module:
@@ -168,9 +184,8 @@ class TextToSpeech:
             )
             if name == "diffusion_decoder" and self.dtype != torch.float32:
                 model.set_layer_dtype(self.dtype)
-            if name == "autoregressive" and self.compile:  # recorded anew when the KV caches are reallocated
-                key = lambda gpt=model.gpt: gpt.cache_version  # noqa: E731
-                model.decode_logits = devices.capture_or_compile(model.next_logits, self.device, key=key)
+            if name == "autoregressive" and self.compile:
+                self.decode_steps[name] = _compiled_decode_step(model, self.device)
             elif self.device.type == "cpu":
                 self._pack_for_cpu(name, model)
             self._models[name] = devices.optimize_for_device(model, self.device, dtype)
@@ -227,7 +242,9 @@ class TextToSpeech:
             dtype = next(ar.parameters()).dtype
             cond = torch.zeros(1, ar.cfg.model_dim, device=self.device, dtype=dtype)
             text = torch.tensor([self.tokenizer.encode_for_model("Warm up.")], device=self.device)
-            codes = sampling.generate(ar, cond, text, num_samples=1, max_tokens=4, greedy=True)
+            step = self.decode_steps.get("autoregressive")  # recorded or compiled now, with compile=True
+            greedy = sampling.SamplingParams(greedy=True)
+            codes = sampling.generate(ar, cond, text, num_samples=1, max_tokens=4, sampling=greedy, step=step)
             ar.latents(cond, text, codes)
         with self.using("diffusion_decoder") as (diffusion,):
             C = diffusion.cfg.model_channels
@@ -241,6 +258,7 @@ class TextToSpeech:
     def unload(self) -> None:
         """Drop every loaded model and free device memory (between jobs, or to change settings)."""
         self._models.clear()
+        self.decode_steps.clear()
         devices.empty_cache(self.device)
 
     # ---- voices ---------------------------------------------------------------------------------------------------
@@ -435,7 +453,7 @@ class TextToSpeech:
             raise InvalidInputError(f"draws={self.draws!r} is unknown; use 'per_candidate' or 'batch'")
         total, start, out = o.num_autoregressive_samples, 0, []
         batch = min(self.batch_size(ar, o.max_mel_tokens, text.shape[-1]), total)
-        kwargs = dict(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
+        params, step = sampling.SamplingParams.from_options(o), self.decode_steps.get("autoregressive")
         while start < total:  # every sample is drawn (the original dropped num % batch of them)
             n = min(batch, total - start)
 
@@ -448,7 +466,7 @@ class TextToSpeech:
             try:
                 codes = sampling.generate(
                     ar, cond.to(next(ar.parameters()).dtype), text, num_samples=n, max_tokens=o.max_mel_tokens,
-                    streams=keys, progress=report, **kwargs,
+                    sampling=params, streams=keys, step=step, progress=report,
                 )  # fmt: skip
             except Exception as e:
                 if n == 1 or not devices.is_out_of_memory(e):

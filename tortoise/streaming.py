@@ -55,7 +55,9 @@ def stream_fast_segment(
     text: Tensor,
     *,
     max_tokens: int,
-    sampling_kwargs: dict,
+    params: sampling.SamplingParams,
+    streams: Tensor | None = None,
+    step: sampling.Step | None = None,
     chunk_tokens: int = 40,
     first_chunk_tokens: int = 60,
     overlap: int = 1024,
@@ -63,8 +65,8 @@ def stream_fast_segment(
 ) -> Iterator[Tensor]:
     """Yield 24 kHz audio chunks (T_i,) of one segment: one AR sample, HiFi-GAN decoded as it grows.
 
-    ``cond`` (1, C) voice latent and ``text`` (1, N) token ids on the models' device; ``sampling_kwargs`` are
-    :func:`tortoise.sampling.generate` settings (temperature, top_p, top_k, repetition_penalty).
+    ``cond`` (1, C) voice latent and ``text`` (1, N) token ids on the models' device; ``params``, ``streams`` and
+    ``step`` are those of :func:`tortoise.sampling.generate`.
     """
     if chunk_tokens < 1 or first_chunk_tokens < 1:
         raise ValueError("chunk_tokens and first_chunk_tokens must be >= 1")
@@ -74,8 +76,9 @@ def stream_fast_segment(
     next_decode = first_chunk_tokens
     steps = min(chunk_tokens, 16)
     chunks = sampling.generate_chunks(
-        ar, cond, text, num_samples=1, max_tokens=max_tokens, stop_check_every=steps, **sampling_kwargs
-    )
+        ar, cond, text, num_samples=1, max_tokens=max_tokens, sampling=params, streams=streams, step=step,
+        stop_check_every=steps,
+    )  # fmt: skip
     for chunk in chunks:
         parts.append(chunk)
         codes = torch.cat(parts, dim=1)  # (1, n)
@@ -115,13 +118,14 @@ def stream_text(tts, text: str, voice: str, options, *, chunk_tokens: int, first
         devices.seed_all(seed + i)
         latents = tts.voice_latents(voice, diffusion=False).to(tts.device)
         text_tokens = torch.tensor([tts.tokenizer.encode_for_model(segment)], device=tts.device)
-        kwargs = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        params, streams = sampling.SamplingParams.from_options(options), None
         if tts.draws != "batch":  # candidate 0's own stream, as tts() draws it: the same codes
-            kwargs["streams"] = sampling.candidate_keys(seed + i, range(1), tts.device)
+            streams = sampling.candidate_keys(seed + i, range(1), tts.device)
         with tts.using("autoregressive", "hifidecoder") as (ar, hifi):
             cond = latents.ar.to(next(ar.parameters()).dtype)
             for chunk in stream_fast_segment(
-                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, sampling_kwargs=kwargs,
-                chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens,
+                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, params=params, streams=streams,
+                step=tts.decode_steps.get("autoregressive"), chunk_tokens=chunk_tokens,
+                first_chunk_tokens=first_chunk_tokens,
             ):  # fmt: skip
                 yield chunk.cpu()
