@@ -351,12 +351,7 @@ def generate_chunks(
     the codes are exactly those of :func:`generate`.
     """
     cfg = model.cfg
-    _verify(num_samples, max_tokens, stop_check_every, cfg)
-    if streams is not None and (generator is not None or tuple(streams.shape) != (num_samples,)):
-        raise InvalidInputError(
-            f"streams must be ({num_samples},) keys (one per sample, from candidate_keys) and generator None; "
-            f"got shape {tuple(streams.shape)}" + (" and a generator" if generator is not None else "")
-        )
+    _verify(num_samples, max_tokens, stop_check_every, cfg, generator, streams)
     cond_latent = cond_latent.reshape(1, -1)
     text_tokens = text_tokens.reshape(1, -1)
     device = cond_latent.device
@@ -390,7 +385,7 @@ def generate_chunks(
             break
 
 
-def _verify(num_samples, max_tokens, stop_check_every, cfg) -> None:
+def _verify(num_samples, max_tokens, stop_check_every, cfg, generator, streams) -> None:
     checks = [
         (num_samples >= 1, f"num_samples={num_samples} must be >= 1"),
         (1 <= max_tokens <= cfg.max_mel_tokens, f"max_tokens={max_tokens} must be in [1, {cfg.max_mel_tokens}]"),
@@ -399,3 +394,8 @@ def _verify(num_samples, max_tokens, stop_check_every, cfg) -> None:
     for ok, message in checks:
         if not ok:
             raise InvalidInputError(message)
+    if streams is not None and (generator is not None or tuple(streams.shape) != (num_samples,)):
+        raise InvalidInputError(
+            f"streams must be ({num_samples},) keys (one per sample, from candidate_keys) and generator None; "
+            f"got shape {tuple(streams.shape)}" + (" and a generator" if generator is not None else "")
+        )
