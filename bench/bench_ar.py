@@ -42,6 +42,7 @@ def our_worker(models_dir: Path) -> None:
     from tortoise.api import TextToSpeech
     from tortoise.text import TextTokenizer
 
+    params = sampling.SamplingParams(**SAMPLING)
     models, cond = {}, common.write_latents(models_dir / "benchvoice" / "latents.pth")[0]
     text = torch.tensor([TextTokenizer().encode_for_model(common.SENTENCE)])
 
@@ -62,8 +63,9 @@ def our_worker(models_dir: Path) -> None:
         torch.manual_seed(req["seed"])
         try:
             codes = sampling.generate(
-                m, cond.to(DTYPES[req["dtype"]]), text, num_samples=req["batch"], max_tokens=req["tokens"], **SAMPLING
-            )
+                m, cond.to(DTYPES[req["dtype"]]), text, num_samples=req["batch"], max_tokens=req["tokens"],
+                sampling=params,
+            )  # fmt: skip
         finally:
             del m.next_logits
         end = time.perf_counter()

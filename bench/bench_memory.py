@@ -47,7 +47,7 @@ def worker(models_dir: Path, dtype_name: str, batch: int, max_tokens: int) -> No
     model = TextToSpeech(models_dir=models_dir, device="cpu", precision=dtype_name).model("autoregressive")
     cond = common.write_latents(models_dir / "benchvoice" / "latents.pth")[0].to(dtype)
     text = torch.tensor([TextTokenizer().encode_for_model(common.SENTENCE)])
-    kwargs = dict(temperature=0.8, top_p=0.8, top_k=50, repetition_penalty=2.0)
+    kwargs = dict(sampling=sampling.SamplingParams(temperature=0.8, top_p=0.8, top_k=50, repetition_penalty=2.0))
     with torch.inference_mode():
         sampling.generate(model, cond, text, num_samples=1, max_tokens=2, **kwargs)  # warm-up: kernels, pages
         runtime.release_memory()  # free heap pages (e.g. load-time casts) would hide new allocations

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from tests.test_gpt import TINY
+from tests.test_prepacked import tiny_ar_case
 from tortoise import cpu
 from tortoise.cpu.policy import FusedGeluMLP
 from tortoise.cpu.prepacked import PackedConv1d, PackedLinear, packing_works
@@ -30,12 +31,7 @@ def _same_state(model: nn.Module, before: dict[str, torch.Tensor]) -> bool:
 
 @needs_packing
 def test_autoregressive_model_is_packed_with_fused_gelu_and_generates_the_same_codes():
-    torch.manual_seed(0)
-    model = UnifiedVoice(TINY).eval()
-    g = torch.Generator().manual_seed(4)
-    cond = torch.randn(1, TINY.model_dim, generator=g)
-    text = torch.randint(1, TINY.number_text_tokens, (1, 5), generator=g)
-    kwargs = dict(num_samples=4, max_tokens=40, generator=None, greedy=True, repetition_penalty=1.5)
+    model, cond, text, kwargs = tiny_ar_case()
     plain, before = generate(model, cond, text, **kwargs), _state(model)
     assert cpu.prepare("autoregressive", model, CPU) is model
     mlps = [m for m in model.modules() if isinstance(m, (MLP, FusedGeluMLP))]

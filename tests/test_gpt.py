@@ -8,8 +8,8 @@ import torch
 from tests.golden.fixtures import manifest_entry
 from tortoise.errors import CheckpointError, InvalidInputError
 from tortoise.loading import load_into
-from tortoise.models.gpt import GPTConfig, UnifiedVoice, remap_keys
-from tortoise.sampling import FAKE_PROMPT_ID, generate, logits_to_probs
+from tortoise.models.gpt import CachePos, GPTConfig, UnifiedVoice, remap_keys
+from tortoise.sampling import FAKE_PROMPT_ID, SamplingParams, generate, logits_to_probs
 
 # Tiny but complete: every code path of the real model, with a 66-code mel vocabulary to keep it fast.
 TINY = GPTConfig(
@@ -141,14 +141,14 @@ def test_cached_decode_logits_equal_full_recomputation(tiny):
         tiny.setup_caches(B, E + steps + 1)
         start = torch.full((B, 1), TINY.start_mel_token)
         x = torch.cat([prefix, tiny.embed_mel(start, torch.tensor([0]))], dim=1)
-        cached = [tiny.next_logits(x, torch.arange(E + 1))]
+        cached = [tiny.next_logits(x, CachePos(torch.arange(E + 1)))]
         for i in range(steps):
             x = tiny.embed_mel(codes[:, i : i + 1], torch.tensor([i + 1]))
-            cached.append(tiny.next_logits(x, torch.tensor([E + 1 + i])))
+            cached.append(tiny.next_logits(x, CachePos(torch.tensor([E + 1 + i]))))
     torch.testing.assert_close(torch.stack(cached, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
-def _naive_generate(model, cond, text, *, B, max_tokens, generator, greedy=False, **sampling):
+def _naive_generate(model, cond, text, *, B, max_tokens, generator, greedy=False, sampling=None):
     """Reference loop in the original's manner: full recompute every step, torch.multinomial, HF-style stop padding."""
     cfg = model.cfg
     codes = torch.empty(B, 0, dtype=torch.long)
@@ -160,7 +160,7 @@ def _naive_generate(model, cond, text, *, B, max_tokens, generator, greedy=False
         if greedy:
             token = logits.argmax(-1)
         else:
-            token = torch.multinomial(logits_to_probs(logits, seen, **sampling), 1, generator=generator)[:, 0]
+            token = torch.multinomial(logits_to_probs(logits, seen, sampling), 1, generator=generator)[:, 0]
         token = token.masked_fill(finished, cfg.stop_mel_token)
         seen.scatter_(1, token[:, None], True)
         finished |= token == cfg.stop_mel_token
@@ -178,7 +178,7 @@ def test_generate_matches_full_recompute_sampling(tiny, stop_check_every):
     g = torch.Generator().manual_seed(3)
     cond = torch.randn(1, TINY.model_dim, generator=g)
     text = torch.randint(1, TINY.number_text_tokens, (1, 9), generator=g)
-    sampling = dict(temperature=0.8, top_k=20, top_p=0.9, repetition_penalty=2.0)
+    sampling = SamplingParams(temperature=0.8, top_k=20, top_p=0.9, repetition_penalty=2.0)
     ours = generate(
         tiny,
         cond,
@@ -187,11 +187,11 @@ def test_generate_matches_full_recompute_sampling(tiny, stop_check_every):
         max_tokens=60,
         generator=torch.Generator().manual_seed(7),
         stop_check_every=stop_check_every,
-        **sampling,
+        sampling=sampling,
     )
     with torch.no_grad():
         ref = _naive_generate(
-            tiny, cond, text, B=5, max_tokens=60, generator=torch.Generator().manual_seed(7), **sampling
+            tiny, cond, text, B=5, max_tokens=60, generator=torch.Generator().manual_seed(7), sampling=sampling
         )
     assert torch.equal(ours, ref)
     stopped = (ours == TINY.stop_mel_token).any(dim=1)
@@ -202,7 +202,8 @@ def test_generate_greedy_matches_full_recompute(tiny):
     g = torch.Generator().manual_seed(4)
     cond = torch.randn(1, TINY.model_dim, generator=g)
     text = torch.randint(1, TINY.number_text_tokens, (1, 5), generator=g)
-    ours = generate(tiny, cond, text, num_samples=2, max_tokens=70, greedy=True, repetition_penalty=1.0)
+    greedy = SamplingParams(greedy=True, repetition_penalty=1.0)
+    ours = generate(tiny, cond, text, num_samples=2, max_tokens=70, sampling=greedy)
     with torch.no_grad():
         ref = _naive_generate(tiny, cond, text, B=2, max_tokens=70, generator=None, greedy=True)
     assert torch.equal(ours, ref)

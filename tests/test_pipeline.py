@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import pytest
 import torch
@@ -204,18 +205,54 @@ def test_compiled_decode_step_gives_the_same_audio(tts_factory, monkeypatch):
     on unpacked weights: exact by construction.
     """
     from tortoise import devices
+    from tortoise.models.gpt import CachePos
 
     real = devices.compile_function
     monkeypatch.setattr(devices, "compile_function", lambda fn, device: real(fn, device, backend="eager"))
     monkeypatch.setenv("TORTOISE_NO_PACK", "1")  # a compiled model is never CPU-packed: the same weights on both sides
     static_tts = tts_factory()
     ar = static_tts.model("autoregressive")
-    ar.decode_logits = lambda x, input_pos: ar.next_logits(x, input_pos)  # the static-shape step, uncompiled
+    static_tts.decode_steps["autoregressive"] = lambda x, pos: ar.next_logits(x, CachePos(pos.index))  # uncompiled
     static = static_tts.tts("Compiled.", "random", quick(seed=5)).audio[0]
     compiled_tts = tts_factory(compile=True)
-    compiled = compiled_tts.tts("Compiled.", "random", quick(seed=5)).audio[0]
-    assert hasattr(compiled_tts.model("autoregressive"), "decode_logits")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled = compiled_tts.tts("Compiled.", "random", quick(seed=5)).audio[0]
+    assert not [w for w in caught if "torch.compile" in str(w.message)]  # compiled, no fallback to eager
+    assert "autoregressive" in compiled_tts.decode_steps
     assert torch.equal(compiled, static)
+
+
+def test_recorded_decode_step_gives_the_codes_of_the_static_step(monkeypatch):
+    """The step recorded as a device graph (here a graph class that replays by re-running what it recorded, on the
+    static buffers) receives the cache position as a tensor copied into its buffer each step: the same codes as the
+    same static-shape step run eagerly, with one recording for the whole generation."""
+    from tests.test_devices import _FakeBackend, _ReplayingGraph
+    from tests.test_gpt import TINY
+    from tortoise import devices
+    from tortoise.model_manager import compiled_decode_step
+    from tortoise.models.gpt import CachePos, UnifiedVoice
+    from tortoise.sampling import candidate_keys, generate
+
+    real_capture = devices.CapturedCall._capture
+
+    def capture(self, args):
+        real_capture(self, args)
+        self.graph.fn, self.graph.args, self.graph.target = self.fn, self.inputs, self.output
+
+    monkeypatch.setattr(devices, "_backend", lambda kind: _FakeBackend)
+    monkeypatch.setattr(devices, "graph_class", lambda device: _ReplayingGraph)
+    monkeypatch.setattr(devices.CapturedCall, "_capture", capture)
+    torch.manual_seed(0)
+    model = UnifiedVoice(TINY).eval()
+    cond, text = torch.randn(1, TINY.model_dim), torch.randint(1, TINY.number_text_tokens, (1, 6))
+    args = dict(num_samples=3, max_tokens=30, streams=candidate_keys(7, range(3)))
+    static = generate(model, cond, text, step=lambda x, pos: model.next_logits(x, CachePos(pos.index)), **args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to eager
+        recorded = generate(model, cond, text, step=compiled_decode_step(model, torch.device("cpu")), **args)
+    assert torch.equal(recorded, static)
+    assert _ReplayingGraph.recording.replays == 29  # one recording, replayed for every code after the prefill
 
 
 def test_bf16_precision_runs_end_to_end(tts_factory):
@@ -249,12 +286,14 @@ def test_candidate_estimate_covers_the_cache_a_generation_allocates_and_follows_
     from tests.test_gpt import TINY
     from tortoise.api import candidate_bytes
     from tortoise.models.gpt import UnifiedVoice
-    from tortoise.sampling import generate
+    from tortoise.sampling import SamplingParams, generate
 
     torch.manual_seed(0)
     model = UnifiedVoice(TINY).eval()
     text = torch.randint(1, TINY.number_text_tokens, (1, 5))
-    generate(model, torch.randn(1, TINY.model_dim), text, num_samples=3, max_tokens=20, greedy=True)
+    generate(
+        model, torch.randn(1, TINY.model_dim), text, num_samples=3, max_tokens=20, sampling=SamplingParams(greedy=True)
+    )
     cache = [b for b in model.buffers() if b.dim() == 4]  # the k and v caches of every layer
     per_row = sum(b[0].numel() * b.element_size() for b in cache)
     assert candidate_bytes(TINY, 20, torch.float32, text.shape[1]) >= per_row
@@ -301,8 +340,7 @@ def test_batch_draws_mode_gives_the_originals_codes(tts_factory):
     o = options
     with torch.inference_mode():
         expected = sampling.generate(ar, cond, ids, num_samples=4, max_tokens=o.max_mel_tokens,
-                                     temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
-                                     repetition_penalty=o.repetition_penalty)  # fmt: skip
+                                     sampling=sampling.SamplingParams.from_options(o))  # fmt: skip
     assert torch.equal(codes, expected)
     tts.draws = "sometimes"
     with pytest.raises(InvalidInputError, match="draws"):

@@ -14,7 +14,7 @@ from tortoise import devices
 from tortoise.cpu import policy, prepacked
 from tortoise.cpu.prepacked import PackedConv1d, PackedLinear, pack_layers, packed_bytes, packing_works
 from tortoise.models.gpt import UnifiedVoice
-from tortoise.sampling import generate
+from tortoise.sampling import SamplingParams, generate
 
 needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch build has no oneDNN packing")
 CPU = devices.Capabilities("cpu", "test CPU", total_memory=16 << 30, free_memory=8 << 30)
@@ -69,14 +69,22 @@ def test_packing_keeps_the_state_dict_and_follows_a_later_load():
         torch.testing.assert_close(model(x), want, atol=1e-5, rtol=1e-5)
 
 
-@needs_packing
-def test_packed_autoregressive_model_generates_the_same_codes():
+def tiny_ar_case():
+    """A tiny random AR model, a voice latent and text, and greedy decoding settings: (model, cond, text, kwargs)."""
     torch.manual_seed(0)
     model = UnifiedVoice(TINY).eval()
     g = torch.Generator().manual_seed(4)
     cond = torch.randn(1, TINY.model_dim, generator=g)
     text = torch.randint(1, TINY.number_text_tokens, (1, 5), generator=g)
-    kwargs = dict(num_samples=4, max_tokens=40, generator=None, greedy=True, repetition_penalty=1.5)
+    kwargs = dict(
+        num_samples=4, max_tokens=40, generator=None, sampling=SamplingParams(greedy=True, repetition_penalty=1.5)
+    )
+    return model, cond, text, kwargs
+
+
+@needs_packing
+def test_packed_autoregressive_model_generates_the_same_codes():
+    model, cond, text, kwargs = tiny_ar_case()
     plain = generate(model, cond, text, **kwargs)
     layers = sum(type(m) in (nn.Linear, nn.Conv1d) for m in model.modules())  # GPT-2 blocks, heads, encoder convs
     assert pack_layers(model) == layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from tortoise.errors import InvalidInputError
+from tortoise.sampling import SamplingParams as P
 from tortoise.sampling import (
     apply_repetition_penalty,
     apply_temperature,
@@ -71,9 +73,9 @@ def test_process_logits_applies_the_original_order():
     logits = torch.randn(3, 200, generator=g) * 3
     seen = torch.rand(3, 200, generator=g) < 0.2
     expected = apply_top_p(apply_top_k(apply_temperature(apply_repetition_penalty(logits, seen, 2.0), 0.8), 50), 0.8)
-    out = process_logits(logits, seen, temperature=0.8, top_k=50, top_p=0.8, repetition_penalty=2.0)
+    out = process_logits(logits, seen, P(temperature=0.8, top_k=50, top_p=0.8, repetition_penalty=2.0))
     assert torch.equal(out, expected)
-    probs = logits_to_probs(logits, seen, temperature=0.8, top_k=50, top_p=0.8, repetition_penalty=2.0)
+    probs = logits_to_probs(logits, seen, P(temperature=0.8, top_k=50, top_p=0.8, repetition_penalty=2.0))
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
     assert ((probs > 0).sum(-1) <= 50).all()
 
@@ -81,7 +83,7 @@ def test_process_logits_applies_the_original_order():
 def test_processors_run_in_float32_for_half_logits():
     logits = torch.randn(2, 100).half()
     seen = torch.zeros(2, 100, dtype=torch.bool)
-    out = process_logits(logits, seen, temperature=0.7, top_k=10, top_p=0.9, repetition_penalty=2.0)
+    out = process_logits(logits, seen, P(temperature=0.7, top_k=10, top_p=0.9, repetition_penalty=2.0))
     assert out.dtype == torch.float32
 
 
@@ -130,10 +132,11 @@ class ScriptedModel:
     def setup_caches(self, max_batch, max_seq):
         self.max_seq = max_seq
 
-    def next_logits(self, x, input_pos, kv_len=None):
+    def next_logits(self, x, pos):
         self.calls += 1
-        step = int(input_pos[-1]) - self.E  # 0 after the prefill
-        assert int(input_pos[-1]) < self.max_seq
+        step = int(pos.index[-1]) - self.E  # 0 after the prefill
+        assert int(pos.index[-1]) < self.max_seq
+        assert pos.end == int(pos.index[-1]) + 1  # the host-side filled length agrees with the device positions
         B = x.shape[0]
         ids = torch.where(self.stop_at == step, 9, step % 8)
         return torch.nn.functional.one_hot(ids, 10).float().reshape(B, 10) * 10
@@ -148,7 +151,7 @@ def test_rows_stop_independently_and_are_padded_with_stop():
         torch.zeros(1, 2, dtype=torch.long),
         num_samples=2,
         max_tokens=40,
-        greedy=True,
+        sampling=P(greedy=True),
         stop_check_every=4,
         progress=lambda done, total: seen_progress.append((done, total)),
     )
@@ -169,7 +172,7 @@ def test_mel_positions(shifted, first_fed):
         torch.zeros(1, 2, dtype=torch.long),
         num_samples=1,
         max_tokens=5,
-        greedy=True,
+        sampling=P(greedy=True),
         shifted_positions=shifted,
     )
     assert model.mel_positions == [[0]] + [[first_fed + i] for i in range(4)]
@@ -183,8 +186,7 @@ def test_sampling_with_a_peaked_distribution_is_the_argmax():
         torch.zeros(1, 2, dtype=torch.long),
         num_samples=3,
         max_tokens=12,
-        temperature=0.1,
-        repetition_penalty=1.0,
+        sampling=P(temperature=0.1, repetition_penalty=1.0),
         generator=torch.Generator().manual_seed(0),
     )
     greedy = generate(
@@ -193,7 +195,7 @@ def test_sampling_with_a_peaked_distribution_is_the_argmax():
         torch.zeros(1, 2, dtype=torch.long),
         num_samples=3,
         max_tokens=12,
-        greedy=True,
+        sampling=P(greedy=True),
     )
     assert torch.equal(codes, greedy)
 
@@ -214,9 +216,11 @@ def test_sampling_with_a_peaked_distribution_is_the_argmax():
     ],
 )
 def test_invalid_settings_are_rejected(kwargs, match):
-    args = {"num_samples": 1, "max_tokens": 4, **kwargs}
+    settings = {k: v for k, v in kwargs.items() if k in P.__dataclass_fields__}  # SamplingParams checks these
+    args = {"num_samples": 1, "max_tokens": 4, **{k: v for k, v in kwargs.items() if k not in settings}}
     with pytest.raises(InvalidInputError, match=match):
-        generate(ScriptedModel([1]), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), **args)
+        generate(ScriptedModel([1]), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), sampling=P(**settings),
+                 **args)  # fmt: skip
 
 
 # ---- per-candidate streams ------------------------------------------------------------------------------------------
@@ -283,8 +287,11 @@ class TableModel:
     def setup_caches(self, max_batch, max_seq):
         pass
 
-    def next_logits(self, x, input_pos, kv_len=None):
-        return self.table[x[:, -1, 0].long()] + self.shift[input_pos[-1]]
+    def next_logits(self, x, pos):
+        return self.table[x[:, -1, 0].long()] + self.shift[pos.index[-1]]
+
+
+UNFILTERED = P(top_k=0, top_p=1.0)  # draws from the whole distribution
 
 
 def _table_codes(split: list[int], seed: int = 42, **kw) -> torch.Tensor:
@@ -292,7 +299,7 @@ def _table_codes(split: list[int], seed: int = 42, **kw) -> torch.Tensor:
     for n in split:
         keys = candidate_keys(seed, range(start, start + n))
         out.append(generate(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=n,
-                            max_tokens=40, top_k=0, top_p=1.0, streams=keys, stop_check_every=5, **kw))  # fmt: skip
+                            max_tokens=40, sampling=UNFILTERED, streams=keys, stop_check_every=5, **kw))  # fmt: skip
         start += n
     return torch.cat(out)
 
@@ -311,7 +318,7 @@ def test_generator_draws_depend_on_the_batch_split():
 
     def sample(n: int) -> torch.Tensor:
         return generate(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=n,
-                        max_tokens=40, top_k=0, top_p=1.0, generator=torch.Generator().manual_seed(42))  # fmt: skip
+                        max_tokens=40, sampling=UNFILTERED, generator=torch.Generator().manual_seed(42))  # fmt: skip
 
     assert not torch.equal(torch.cat([sample(2), sample(2)]), sample(4))
 
@@ -319,7 +326,7 @@ def test_generator_draws_depend_on_the_batch_split():
 def test_streamed_chunks_have_the_keyed_codes():
     keys = candidate_keys(42, range(4))
     chunks = generate_chunks(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=4,
-                             max_tokens=40, top_k=0, top_p=1.0, streams=keys, stop_check_every=5)  # fmt: skip
+                             max_tokens=40, sampling=UNFILTERED, streams=keys, stop_check_every=5)  # fmt: skip
     streamed = torch.cat(list(chunks), dim=1)
     assert torch.equal(streamed, _table_codes([4])[:, : streamed.shape[1]])
 
@@ -335,3 +342,32 @@ def test_bad_streams_are_rejected(kwargs, match):
     with pytest.raises(InvalidInputError, match=match):
         generate(TableModel(), torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long), num_samples=2, max_tokens=4,
                  **kwargs)  # fmt: skip
+
+
+# ---- the settings and the decode step as values ---------------------------------------------------------------------
+def test_settings_come_from_generation_options():
+    from tortoise.options import PRESETS, GenerationOptions
+
+    o = PRESETS["ultra_fast_fork"]
+    assert P.from_options(o) == P(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k,
+                                  repetition_penalty=o.repetition_penalty)  # fmt: skip
+    assert P.from_options(GenerationOptions()) == P()  # the same defaults: the original's settings
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        P().temperature = 1.0
+
+
+def test_a_given_step_decodes_every_code_after_the_prefill():
+    """The prefill runs the model; each later code comes from ``step``, given the cache position as one value."""
+    model = ScriptedModel(stop_at=[100, 100])
+    seen = []
+
+    def step(x, pos):
+        seen.append((pos.index.tolist(), pos.end))
+        return model.next_logits(x, pos)
+
+    args = (torch.zeros(1, 1), torch.zeros(1, 2, dtype=torch.long))
+    codes = generate(model, *args, num_samples=2, max_tokens=7, sampling=P(greedy=True), stop_check_every=4, step=step)
+    E = ScriptedModel.E
+    assert seen == [([E + i], E + i + 1) for i in range(1, 7)]  # one slot per code, across the stop checks
+    plain = generate(ScriptedModel([100, 100]), *args, num_samples=2, max_tokens=7, sampling=P(greedy=True))
+    assert torch.equal(codes, plain)

@@ -161,6 +161,11 @@ class TextToSpeech:
         self._aligner = aligner
 
     # ---- models (tortoise/model_manager.py) ------------------------------------------------------------------------
+    @property
+    def decode_steps(self) -> dict[str, sampling.Step]:
+        """With ``compile``: the recorded or compiled decode step per model name (see ``ModelManager.get``)."""
+        return self.models.decode_steps
+
     def model(self, name: str) -> nn.Module:
         """Model ``name`` (a checkpoint name), loaded on first use (see ``ModelManager.get``)."""
         return self.models.get(name)
@@ -186,7 +191,9 @@ class TextToSpeech:
             dtype = next(ar.parameters()).dtype
             cond = torch.zeros(1, ar.cfg.model_dim, device=self.device, dtype=dtype)
             text = torch.tensor([self.tokenizer.encode_for_model("Warm up.")], device=self.device)
-            codes = sampling.generate(ar, cond, text, num_samples=1, max_tokens=4, greedy=True)
+            step = self.decode_steps.get("autoregressive")  # recorded or compiled now, with compile=True
+            greedy = sampling.SamplingParams(greedy=True)
+            codes = sampling.generate(ar, cond, text, num_samples=1, max_tokens=4, sampling=greedy, step=step)
             ar.latents(cond, text, codes)
         with self.models.using("diffusion_decoder") as (diffusion,):
             C = diffusion.cfg.model_channels
@@ -344,14 +351,15 @@ class TextToSpeech:
         devices.seed_all(seed)
         latents = self.voice_latents(voice, diffusion=False).to(self.device)
         text_tokens = torch.tensor([self.tokenizer.encode_for_model(text)], device=self.device)
-        kwargs = {k: getattr(options, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")}
+        params, streams = sampling.SamplingParams.from_options(options), None
         if self.draws != "batch":  # candidate 0's own stream, as tts() draws it: the same codes
-            kwargs["streams"] = sampling.candidate_keys(seed, range(1), self.device)
+            streams = sampling.candidate_keys(seed, range(1), self.device)
         with self.models.using("autoregressive", "hifidecoder") as (ar, hifi):
             cond = latents.ar.to(next(ar.parameters()).dtype)
             for chunk in stream_fast_segment(
-                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, sampling_kwargs=kwargs,
-                chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens,
+                ar, hifi, cond, text_tokens, max_tokens=options.max_mel_tokens, params=params, streams=streams,
+                step=self.decode_steps.get("autoregressive"), chunk_tokens=chunk_tokens,
+                first_chunk_tokens=first_chunk_tokens,
             ):  # fmt: skip
                 chunk = chunk.cpu()
                 self._check_finite("vocoder", chunk)
@@ -391,7 +399,7 @@ class TextToSpeech:
             raise InvalidInputError(f"draws={self.draws!r} is unknown; use 'per_candidate' or 'batch'")
         total, start, out = o.num_autoregressive_samples, 0, []
         batch = min(self.batch_size(ar, o.max_mel_tokens, text.shape[-1]), total)
-        kwargs = dict(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
+        params, step = sampling.SamplingParams.from_options(o), self.decode_steps.get("autoregressive")
         while start < total:  # every sample is drawn (the original dropped num % batch of them)
             n = min(batch, total - start)
 
@@ -404,7 +412,7 @@ class TextToSpeech:
             try:
                 codes = sampling.generate(
                     ar, cond.to(next(ar.parameters()).dtype), text, num_samples=n, max_tokens=o.max_mel_tokens,
-                    streams=keys, progress=report, **kwargs,
+                    sampling=params, streams=keys, step=step, progress=report,
                 )  # fmt: skip
             except Exception as e:
                 if n == 1 or not devices.is_out_of_memory(e):

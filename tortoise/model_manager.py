@@ -13,12 +13,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from . import cpu, devices, model_zoo
 from .errors import InvalidInputError
+from .models.gpt import CachePos
+from .sampling import Step
 
 REDUCED_PRECISION = ("autoregressive", "clvp2", "cvvp")  # run in the chosen precision; the others in float32
+
+
+def compiled_decode_step(ar: nn.Module, device: torch.device) -> Step:
+    """The AR decode step recorded as a device graph, else compiled (``devices.capture_or_compile``).
+
+    Static shapes: it reads the whole KV cache with a mask (it ignores ``pos.end``), and it is recorded anew when the
+    caches are reallocated.
+    """
+
+    def static_logits(x: Tensor, index: Tensor) -> Tensor:
+        return ar.next_logits(x, CachePos(index))
+
+    fn = devices.capture_or_compile(static_logits, device, key=lambda: ar.gpt.cache_version)
+    return lambda x, pos: fn(x, pos.index)
 
 
 class ModelManager:
@@ -54,6 +70,7 @@ class ModelManager:
             raise InvalidInputError(f"unknown checkpoint name(s) {sorted(unknown)}; known: {list(model_zoo.SPECS)}")
         self.compile = compile
         self.loaded: dict[str, nn.Module] = {}
+        self.decode_steps: dict[str, Step] = {}  # with compile: the recorded/compiled step per model name
 
     def get(self, name: str) -> nn.Module:
         """Model ``name`` (a checkpoint name), loaded on first use: on the device, or on the CPU when offloading."""
@@ -65,9 +82,8 @@ class ModelManager:
             )
             if name == "diffusion_decoder" and self.dtype != torch.float32:
                 model.set_layer_dtype(self.dtype)
-            if name == "autoregressive" and self.compile:  # recorded anew when the KV caches are reallocated
-                key = lambda gpt=model.gpt: gpt.cache_version  # noqa: E731
-                model.decode_logits = devices.capture_or_compile(model.next_logits, self.device, key=key)
+            if name == "autoregressive" and self.compile:
+                self.decode_steps[name] = compiled_decode_step(model, self.device)
             else:  # a compiled decode step runs on the weights as loaded
                 cpu.prepare(name, model, self.device)
             self.loaded[name] = devices.optimize_for_device(model, self.device, dtype)
@@ -108,4 +124,5 @@ class ModelManager:
     def unload(self) -> None:
         """Drop every loaded model and free device memory."""
         self.loaded.clear()
+        self.decode_steps.clear()  # a step holds its model: it goes with it
         devices.empty_cache(self.device)

@@ -15,18 +15,24 @@ one of two sources:
 
 The loop follows pytorch-labs/gpt-fast ``generate.py``: ``prefill``, ``decode_one_token``, ``decode_n_tokens``,
 ``generate``. No host sync per token; the only one is the "have all rows stopped?" check every ``stop_check_every``
-steps. The model is anything with the methods of ``ARModel`` (``tortoise.models.gpt.UnifiedVoice``).
+steps. The model is anything with the methods of ``ARModel`` (``tortoise.models.gpt.UnifiedVoice``); the settings of
+the draws are one ``SamplingParams`` value, the cache position one ``CachePos``. The decode step (embeddings at a
+cache position -> logits) is the model's ``next_logits`` unless the caller passes another ``step``, e.g. one recorded
+as a device graph or compiled (``TextToSpeech`` with ``compile=True``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from .errors import InvalidInputError
+from .models.gpt import CachePos
 
 FAKE_PROMPT_ID = 1  # the original feeds the prefix to HF as ids of 1s; they take part in the repetition penalty
 
@@ -38,8 +44,43 @@ class ARModel(Protocol):
 
     def prefix(self, cond_latent: Tensor, text_tokens: Tensor) -> Tensor: ...
     def embed_mel(self, codes: Tensor, positions: Tensor) -> Tensor: ...
-    def next_logits(self, x: Tensor, input_pos: Tensor, kv_len: int | None = None) -> Tensor: ...
+    def next_logits(self, x: Tensor, pos: CachePos) -> Tensor: ...
     def setup_caches(self, max_batch: int, max_seq: int) -> None: ...
+
+
+Step = Callable[[Tensor, CachePos], Tensor]  # embeddings (B, S, C) at a cache position -> logits of the last (B, V)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """The original's per-step settings, with HF's order and semantics (see :func:`process_logits`).
+
+    ``greedy``: argmax after the repetition penalty instead of a draw (no randomness used), as the original's greedy
+    path. Raises InvalidInputError for an out-of-range setting.
+    """
+
+    temperature: float = 0.8
+    top_p: float = 0.8
+    top_k: int = 50  # 0 disables it
+    repetition_penalty: float = 2.0
+    greedy: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.temperature > 0, f"temperature={self.temperature} must be > 0"),
+            (0 < self.top_p <= 1, f"top_p={self.top_p} must be in (0, 1]"),
+            (self.top_k >= 0, f"top_k={self.top_k} must be >= 0 (0 disables it)"),
+            (self.repetition_penalty > 0, f"repetition_penalty={self.repetition_penalty} must be > 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidInputError(message)
+
+    @classmethod
+    def from_options(cls, options: Any) -> SamplingParams:
+        """The settings of the same names of a ``GenerationOptions``."""
+        o = options
+        return cls(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
 
 
 # ---- logits processors: (B, V) float scores in, (B, V) out -------------------------------------------------------
@@ -73,18 +114,16 @@ def apply_top_p(logits: Tensor, p: float, min_keep: int = 1) -> Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def process_logits(
-    logits: Tensor, seen: Tensor, *, temperature: float, top_k: int, top_p: float, repetition_penalty: float
-) -> Tensor:
+def process_logits(logits: Tensor, seen: Tensor, sampling: SamplingParams) -> Tensor:
     """The original's per-step chain: repetition penalty -> temperature -> top-k -> top-p (float32 scores)."""
-    x = apply_repetition_penalty(logits.float(), seen, repetition_penalty)
-    x = apply_temperature(x, temperature)
-    x = apply_top_k(x, top_k)
-    return apply_top_p(x, top_p)
+    x = apply_repetition_penalty(logits.float(), seen, sampling.repetition_penalty)
+    x = apply_temperature(x, sampling.temperature)
+    x = apply_top_k(x, sampling.top_k)
+    return apply_top_p(x, sampling.top_p)
 
 
-def logits_to_probs(logits: Tensor, seen: Tensor, **sampling_kwargs) -> Tensor:
-    return process_logits(logits, seen, **sampling_kwargs).softmax(dim=-1)
+def logits_to_probs(logits: Tensor, seen: Tensor, sampling: SamplingParams) -> Tensor:
+    return process_logits(logits, seen, sampling).softmax(dim=-1)
 
 
 def multinomial_sample_one(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -151,59 +190,49 @@ def multinomial_sample_keyed(probs: Tensor, keys: Tensor, position: Tensor) -> T
     return torch.argmax(probs / q, dim=-1)
 
 
+Pick = Callable[[Tensor, Tensor, Tensor], Tensor]  # (logits (B, V), seen (B, V), cache position (1,)) -> codes (B,)
+
+
 def _next_token(
-    logits: Tensor, seen: Tensor, position: Tensor, greedy: bool, generator, streams, sampling_kwargs
+    logits: Tensor, seen: Tensor, position: Tensor, *, sampling: SamplingParams, generator, streams
 ) -> Tensor:
     """The next code (B,) from ``logits`` (B, V) for the code at cache ``position`` (1,)."""
-    if greedy:  # the original's greedy path applies only the repetition penalty, then argmax
-        return apply_repetition_penalty(logits.float(), seen, sampling_kwargs["repetition_penalty"]).argmax(dim=-1)
-    probs = logits_to_probs(logits, seen, **sampling_kwargs)
+    if sampling.greedy:  # the original's greedy path applies only the repetition penalty, then argmax
+        return apply_repetition_penalty(logits.float(), seen, sampling.repetition_penalty).argmax(dim=-1)
+    probs = logits_to_probs(logits, seen, sampling)
     if streams is not None:
         return multinomial_sample_keyed(probs, streams, position)
     return multinomial_sample_one(probs, generator)
 
 
+def picker(sampling: SamplingParams, generator: torch.Generator | None = None, streams: Tensor | None = None) -> Pick:
+    """The rule that turns a step's logits into codes: ``sampling``'s settings, drawing with ``generator`` (None: the
+    global one) or, when given, from the per-candidate ``streams`` (B,) keys."""
+    return functools.partial(_next_token, sampling=sampling, generator=generator, streams=streams)
+
+
 # ---- the decode loop ---------------------------------------------------------------------------------------------
-def prefill(
-    model: ARModel, x: Tensor, seen: Tensor, *, greedy: bool, generator=None, streams=None, **sampling_kwargs
-) -> Tensor:
+def prefill(model: ARModel, x: Tensor, seen: Tensor, pick: Pick) -> Tensor:
     """Run the prefix + start code ``x`` (B, E+1, C) into the cache; return the first code (B,).
 
     Every row holds the same prompt, so a model with ``share_prefix`` runs it once and copies the cache rows.
-    ``streams`` (B,) keys: draw from per-candidate streams instead of ``generator``.
     """
     B, S = x.shape[:2]
-    positions = torch.arange(S, device=x.device)
+    pos = CachePos(torch.arange(S, device=x.device), S)
     if B > 1 and hasattr(model, "share_prefix"):
-        logits = model.next_logits(x[:1], positions, S).expand(B, -1)  # (B, V): one prompt, B identical rows
+        logits = model.next_logits(x[:1], pos).expand(B, -1)  # (B, V): one prompt, B identical rows
         model.share_prefix(B, S)
     else:
-        logits = model.next_logits(x, positions, S)
-    return _next_token(logits, seen, positions[-1:], greedy, generator, streams, sampling_kwargs)
+        logits = model.next_logits(x, pos)
+    return pick(logits, seen, pos.index[-1:])
 
 
 def decode_one_token(
-    model: ARModel,
-    token: Tensor,
-    input_pos: Tensor,
-    mel_pos: Tensor,
-    seen: Tensor,
-    *,
-    greedy: bool,
-    generator=None,
-    streams: Tensor | None = None,
-    kv_len: int | None = None,
-    **sampling_kwargs,
+    model: ARModel, token: Tensor, pos: CachePos, mel_pos: Tensor, seen: Tensor, *, pick: Pick, step: Step
 ) -> Tensor:
-    """Feed ``token`` (B,) at cache position ``input_pos`` (1,) and mel position ``mel_pos`` (1,); next code (B,).
-
-    ``kv_len`` (host int, ``input_pos + 1``) lets attention read only the filled cache. A compiled step
-    (``model.decode_logits``) keeps static shapes and ignores it.
-    """
+    """Feed ``token`` (B,) at cache position ``pos`` (one slot) and mel position ``mel_pos`` (1,); next code (B,)."""
     x = model.embed_mel(token[:, None], mel_pos)  # (B, 1, C)
-    compiled = getattr(model, "decode_logits", None)
-    logits = compiled(x, input_pos) if compiled is not None else model.next_logits(x, input_pos, kv_len)
-    return _next_token(logits, seen, input_pos, greedy, generator, streams, sampling_kwargs)
+    return pick(step(x, pos), seen, pos.index)
 
 
 def _record(token: Tensor, seen: Tensor, finished: Tensor, stop_token: int) -> None:
@@ -215,30 +244,29 @@ def _record(token: Tensor, seen: Tensor, finished: Tensor, stop_token: int) -> N
 def decode_n_tokens(
     model: ARModel,
     token: Tensor,
-    input_pos: Tensor,
+    pos: CachePos,
     mel_pos: Tensor,
     seen: Tensor,
     finished: Tensor,
     n: int,
     *,
-    stop_token: int,
-    next_pos: int | None = None,
-    **kwargs,
+    pick: Pick,
+    step: Step,
 ) -> list[Tensor]:
-    """Decode ``n`` codes after ``token``; ``input_pos``, ``mel_pos``, ``seen``, ``finished`` advance in place.
+    """Decode ``n`` codes after ``token``; ``pos.index``, ``mel_pos``, ``seen``, ``finished`` advance in place.
 
-    Rows already stopped get ``stop_token``, like HF's padding of finished rows (their draws still consume the RNG).
-    ``next_pos`` is ``input_pos`` as a host int (no sync to read it): with it, attention reads only the filled cache.
+    ``pos.end`` is the host-side count of filled cache slots after the first step (no sync to read it). Rows already
+    stopped get the stop code, like HF's padding of finished rows (their draws still consume the RNG).
     """
+    stop_token = model.cfg.stop_mel_token
     out = []
     for _ in range(n):
-        kv_len = None if next_pos is None else next_pos + 1
-        token = decode_one_token(model, token, input_pos, mel_pos, seen, kv_len=kv_len, **kwargs)
+        token = decode_one_token(model, token, pos, mel_pos, seen, pick=pick, step=step)
         token = token.masked_fill(finished, stop_token)
         _record(token, seen, finished, stop_token)
-        input_pos += 1
+        pos.index.add_(1)  # the device-side positions advance in place: no host-to-device copy per step
         mel_pos += 1
-        next_pos = None if next_pos is None else next_pos + 1
+        pos = CachePos(pos.index, pos.end + 1)
         out.append(token)
     return out
 
@@ -251,15 +279,12 @@ def generate(
     *,
     num_samples: int,
     max_tokens: int,
-    temperature: float = 0.8,
-    top_p: float = 0.8,
-    top_k: int = 50,
-    repetition_penalty: float = 2.0,
-    greedy: bool = False,
+    sampling: SamplingParams = SamplingParams(),
     generator: torch.Generator | None = None,
     streams: Tensor | None = None,
     stop_check_every: int = 16,
     shifted_positions: bool = False,
+    step: Step | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Tensor:
     """Sample ``num_samples`` mel-code sequences for one voice and one text.
@@ -271,8 +296,7 @@ def generate(
     text_tokens : (1, N) or (N,) text ids as the original feeds them (tokenizer ids + one stop token 0).
     num_samples : candidates decoded together as one batch (one cache row each).
     max_tokens : codes per candidate (the original's ``max_mel_tokens``, 500).
-    temperature, top_p, top_k, repetition_penalty : the original's sampling settings (HF order and semantics).
-    greedy : argmax after the repetition penalty instead of sampling (no RNG use).
+    sampling : the original's sampling settings (HF order and semantics), or greedy decoding (no RNG use).
     generator : RNG for the draws, on the model's device; None uses the global one. With a CPU generator seeded as
         the original's ``torch.manual_seed`` and the same batch size, the codes equal the original's. One draw
         covers the whole batch, so the codes depend on the batch size.
@@ -283,6 +307,8 @@ def generate(
         original's ``kv_cache=True``, whose cached step counts the new token in ``attention_mask`` already
         (``tortoise/models/autoregressive.py::GPT2InferenceModel.forward`` of tortoise-tts 3.0.0). Off by default:
         positions as in training.
+    step : the decode step ``step(x (B, 1, C), pos) -> logits (B, V)`` after the prefill; None: ``model.next_logits``.
+        A step recorded as a device graph or compiled keeps static shapes and ignores ``pos.end``.
     progress : called as ``progress(done, max_tokens)`` after the first code and after each stop check.
 
     Returns
@@ -295,9 +321,9 @@ def generate(
     """
     chunks, done = [], 0
     for chunk in generate_chunks(
-        model, cond_latent, text_tokens, num_samples=num_samples, max_tokens=max_tokens, temperature=temperature,
-        top_p=top_p, top_k=top_k, repetition_penalty=repetition_penalty, greedy=greedy, generator=generator,
-        streams=streams, stop_check_every=stop_check_every, shifted_positions=shifted_positions,
+        model, cond_latent, text_tokens, num_samples=num_samples, max_tokens=max_tokens, sampling=sampling,
+        generator=generator, streams=streams, stop_check_every=stop_check_every, shifted_positions=shifted_positions,
+        step=step,
     ):  # fmt: skip
         chunks.append(chunk)
         done += chunk.shape[1]
@@ -315,15 +341,12 @@ def generate_chunks(
     *,
     num_samples: int,
     max_tokens: int,
-    temperature: float = 0.8,
-    top_p: float = 0.8,
-    top_k: int = 50,
-    repetition_penalty: float = 2.0,
-    greedy: bool = False,
+    sampling: SamplingParams = SamplingParams(),
     generator: torch.Generator | None = None,
     streams: Tensor | None = None,
     stop_check_every: int = 16,
     shifted_positions: bool = False,
+    step: Step | None = None,
 ) -> Iterator[Tensor]:
     """The codes of :func:`generate` as they are decoded: (B, 1) first, then (B, <= ``stop_check_every``) chunks.
 
@@ -331,19 +354,13 @@ def generate_chunks(
     the codes are exactly those of :func:`generate`.
     """
     cfg = model.cfg
-    _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg)
-    if streams is not None and (generator is not None or tuple(streams.shape) != (num_samples,)):
-        raise InvalidInputError(
-            f"streams must be ({num_samples},) keys (one per sample, from candidate_keys) and generator None; "
-            f"got shape {tuple(streams.shape)}" + (" and a generator" if generator is not None else "")
-        )
+    _verify(num_samples, max_tokens, stop_check_every, cfg, generator, streams)
     cond_latent = cond_latent.reshape(1, -1)
     text_tokens = text_tokens.reshape(1, -1)
     device = cond_latent.device
-    streams = None if streams is None else streams.to(device)
+    pick = picker(sampling, generator, None if streams is None else streams.to(device))
+    step = step or model.next_logits
     B = num_samples
-    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty)
-    kwargs = dict(greedy=greedy, generator=generator, streams=streams, **sampling)
 
     prefix = model.prefix(cond_latent, text_tokens).expand(B, -1, -1)  # (B, E, C), one prompt for every row
     E = prefix.shape[1]
@@ -354,35 +371,34 @@ def generate_chunks(
     seen = torch.zeros(B, cfg.number_mel_codes, dtype=torch.bool, device=device)  # ids in each running row
     seen[:, [FAKE_PROMPT_ID, cfg.start_mel_token]] = True
     finished = torch.zeros(B, dtype=torch.bool, device=device)
-    token = prefill(model, x, seen, **kwargs)
+    token = prefill(model, x, seen, pick)
     _record(token, seen, finished, cfg.stop_mel_token)
     yield token[:, None]
     done, last = 1, token
 
-    input_pos = torch.tensor([E + 1], device=device)  # cache slot of the first generated code
+    index = torch.tensor([E + 1], device=device)  # cache slot of the first generated code, advanced in place
     mel_pos = torch.tensor([2 if shifted_positions else 1], device=device)
     while done < max_tokens:
         n = min(stop_check_every, max_tokens - done)
-        new = decode_n_tokens(
-            model, last, input_pos, mel_pos, seen, finished, n, stop_token=cfg.stop_mel_token, next_pos=E + done,
-            **kwargs,
-        )  # fmt: skip
+        pos = CachePos(index, E + done + 1)  # the filled length after this chunk's first step, as a host int
+        new = decode_n_tokens(model, last, pos, mel_pos, seen, finished, n, pick=pick, step=step)
         done, last = done + n, new[-1]
         yield torch.stack(new, dim=1)
         if bool(finished.all()):  # host sync, once per stop_check_every steps
             break
 
 
-def _verify(num_samples, max_tokens, temperature, top_p, top_k, repetition_penalty, stop_check_every, cfg) -> None:
+def _verify(num_samples, max_tokens, stop_check_every, cfg, generator, streams) -> None:
     checks = [
         (num_samples >= 1, f"num_samples={num_samples} must be >= 1"),
         (1 <= max_tokens <= cfg.max_mel_tokens, f"max_tokens={max_tokens} must be in [1, {cfg.max_mel_tokens}]"),
-        (temperature > 0, f"temperature={temperature} must be > 0"),
-        (0 < top_p <= 1, f"top_p={top_p} must be in (0, 1]"),
-        (top_k >= 0, f"top_k={top_k} must be >= 0 (0 disables it)"),
-        (repetition_penalty > 0, f"repetition_penalty={repetition_penalty} must be > 0"),
         (stop_check_every >= 1, f"stop_check_every={stop_check_every} must be >= 1"),
     ]
     for ok, message in checks:
         if not ok:
             raise InvalidInputError(message)
+    if streams is not None and (generator is not None or tuple(streams.shape) != (num_samples,)):
+        raise InvalidInputError(
+            f"streams must be ({num_samples},) keys (one per sample, from candidate_keys) and generator None; "
+            f"got shape {tuple(streams.shape)}" + (" and a generator" if generator is not None else "")
+        )

@@ -54,7 +54,9 @@ def stream_fast_segment(
     text: Tensor,
     *,
     max_tokens: int,
-    sampling_kwargs: dict,
+    params: sampling.SamplingParams,
+    streams: Tensor | None = None,
+    step: sampling.Step | None = None,
     chunk_tokens: int = 40,
     first_chunk_tokens: int = 60,
     overlap: int = 1024,
@@ -62,8 +64,8 @@ def stream_fast_segment(
 ) -> Iterator[Tensor]:
     """Yield 24 kHz audio chunks (T_i,) of one segment: one AR sample, HiFi-GAN decoded as it grows.
 
-    ``cond`` (1, C) voice latent and ``text`` (1, N) token ids on the models' device; ``sampling_kwargs`` are
-    :func:`tortoise.sampling.generate` settings (temperature, top_p, top_k, repetition_penalty).
+    ``cond`` (1, C) voice latent and ``text`` (1, N) token ids on the models' device; ``params``, ``streams`` and
+    ``step`` are those of :func:`tortoise.sampling.generate`.
     """
     if chunk_tokens < 1 or first_chunk_tokens < 1:
         raise ValueError("chunk_tokens and first_chunk_tokens must be >= 1")
@@ -73,8 +75,9 @@ def stream_fast_segment(
     next_decode = first_chunk_tokens
     steps = min(chunk_tokens, 16)
     chunks = sampling.generate_chunks(
-        ar, cond, text, num_samples=1, max_tokens=max_tokens, stop_check_every=steps, **sampling_kwargs
-    )
+        ar, cond, text, num_samples=1, max_tokens=max_tokens, sampling=params, streams=streams, step=step,
+        stop_check_every=steps,
+    )  # fmt: skip
     for chunk in chunks:
         parts.append(chunk)
         codes = torch.cat(parts, dim=1)  # (1, n)

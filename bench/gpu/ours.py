@@ -80,6 +80,7 @@ class Ours:
         for graph in (False, True):
             tts = self.get(dtype, graph)
             ar = tts.model("autoregressive")
+            step = tts.decode_steps.get("autoregressive")  # the recorded step (graph), else None: eager
             cond = torch.randn(1, ar.cfg.model_dim, device=self.device, dtype=next(ar.parameters()).dtype)
             text = torch.tensor([tts.tokenizer.encode_for_model(common.SENTENCE)], device=self.device)
             for B in batches:
@@ -87,7 +88,7 @@ class Ours:
                 for n in (n1, n2, n1, n2):
                     devices.synchronize(self.device)
                     t = time.perf_counter()
-                    sampling.generate(ar, cond, text, num_samples=B, max_tokens=n, stop_check_every=16)
+                    sampling.generate(ar, cond, text, num_samples=B, max_tokens=n, stop_check_every=16, step=step)
                     devices.synchronize(self.device)
                     times.setdefault(n, []).append(time.perf_counter() - t)
                 ms = (min(times[n2]) - min(times[n1])) / (n2 - n1) * 1e3

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tortoise.models.gpt import GPTConfig, UnifiedVoice, remap_keys
-from tortoise.sampling import generate, logits_to_probs
+from tortoise.sampling import SamplingParams, generate, logits_to_probs
 
 from .fixtures import assert_golden, build_on_test_device, load_fixture
 
@@ -86,8 +86,7 @@ def test_greedy_tokens(fx, model, key, shifted):
         i["gen_text_tokens"],
         num_samples=1,
         max_tokens=i["max_generate_length"],
-        greedy=True,
-        repetition_penalty=1.0,
+        sampling=SamplingParams(greedy=True, repetition_penalty=1.0),
         shifted_positions=shifted,
     )
     assert_golden(codes, fx, key)
@@ -113,10 +112,12 @@ def test_sample_step_probs(fx, model):
             logits_to_probs(
                 raw[step],
                 seen,
-                temperature=kw["temperature"],
-                top_k=kw.get("top_k", 50),  # HF's default, never overridden by the original
-                top_p=kw["top_p"],
-                repetition_penalty=kw["repetition_penalty"],
+                SamplingParams(
+                    temperature=kw["temperature"],
+                    top_k=kw.get("top_k", 50),  # HF's default, never overridden by the original
+                    top_p=kw["top_p"],
+                    repetition_penalty=kw["repetition_penalty"],
+                ),
             )
         )
     assert_golden(torch.stack(probs), fx, "sample_step_probs")
@@ -135,10 +136,12 @@ def test_sample_tokens_bit_exact(fx, model):
             i["gen_text_tokens"],
             num_samples=kw["num_return_sequences"],
             max_tokens=kw["max_generate_length"],
-            temperature=kw["temperature"],
-            top_p=kw["top_p"],
-            top_k=kw.get("top_k", 50),
-            repetition_penalty=kw["repetition_penalty"],
+            sampling=SamplingParams(
+                temperature=kw["temperature"],
+                top_p=kw["top_p"],
+                top_k=kw.get("top_k", 50),
+                repetition_penalty=kw["repetition_penalty"],
+            ),
             generator=generator,
         )
 

@@ -190,11 +190,12 @@ def test_stages(fixture: dict, folders, tmp_path, name: str) -> None:
 
     ar = tts.model("autoregressive")
     text, cond = exp["text_tokens"], exp["auto_latent"]
-    kwargs = dict(temperature=o.temperature, top_p=o.top_p, top_k=o.top_k, repetition_penalty=o.repetition_penalty)
+    params = sampling.SamplingParams.from_options(o)
     stop = ar.cfg.stop_mel_token
     for b, seed in enumerate(case["ar_batch_seeds"]):
         torch.manual_seed(seed)
-        codes = sampling.generate(ar, cond, text, num_samples=case["batch_size"], max_tokens=o.max_mel_tokens, **kwargs)
+        codes = sampling.generate(ar, cond, text, num_samples=case["batch_size"], max_tokens=o.max_mel_tokens,
+                                  sampling=params)  # fmt: skip
         if fast:  # api_fast keeps the raw codes up to the stop code: no padding, no fix
             codes = _raw_until_stop(codes, stop)
         stages.check("ar_codes", codes, index=b)

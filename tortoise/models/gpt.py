@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -104,6 +105,21 @@ class LayerNorm32(nn.LayerNorm):
         return F.layer_norm(x.float(), self.normalized_shape, w, b, self.eps).type(x.dtype)
 
 
+class CachePos(NamedTuple):
+    """Where the S positions of one call go in the KV cache.
+
+    ``index`` (S,) int64 on the device: the cache slots (a tensor, so a recorded or compiled step reads it as data;
+    the decode loop advances it in place). ``end``: the filled cache length after the call, as a host int; with it
+    attention reads only the filled part and the new positions are the last S (one new position, or a prefill from
+    slot 0, whose masks are implicit). ``end=None``: static shapes (for a recorded or compiled step): the whole cache
+    is read with the causal-mask rows of ``index``, which ``GPT2.forward`` puts in ``mask``.
+    """
+
+    index: Tensor
+    end: int | None = None
+    mask: Tensor | None = None  # (1, 1, S, S_max) bool, set by GPT2.forward when ``end`` is None
+
+
 class KVCache(nn.Module):
     """Preallocated keys and values of one attention layer: ``[B_max, H, S_max, D]`` (not saved with the model)."""
 
@@ -113,18 +129,18 @@ class KVCache(nn.Module):
         self.register_buffer("k_cache", torch.zeros(shape, dtype=dtype), persistent=False)
         self.register_buffer("v_cache", torch.zeros(shape, dtype=dtype), persistent=False)
 
-    def update(self, input_pos: Tensor, k: Tensor, v: Tensor, start: int | None = None) -> tuple[Tensor, Tensor]:
-        """Write ``k, v`` at ``input_pos`` (or, given as a host int, at ``start, start + 1, ...``); return the whole
-        cache of the first B rows."""
-        # input_pos: [S], k, v: [B, H, S, D]
+    def update(self, pos: CachePos, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write ``k, v`` at ``pos`` (at ``end - S .. end - 1`` when ``end`` is known on the host, else at
+        ``index``); return the whole cache of the first B rows."""
+        # pos.index: [S], k, v: [B, H, S, D]
         B, S = k.shape[0], k.shape[2]
         k_out, v_out = self.k_cache[:B], self.v_cache[:B]  # views: writes land in the buffers
-        if start is not None:  # a plain strided copy: 2-3x cheaper than index_copy_ per decode step on a CPU
-            k_out[:, :, start : start + S].copy_(k)
-            v_out[:, :, start : start + S].copy_(v)
+        if pos.end is not None:  # a plain strided copy: 2-3x cheaper than index_copy_ per decode step on a CPU
+            k_out[:, :, pos.end - S : pos.end].copy_(k)
+            v_out[:, :, pos.end - S : pos.end].copy_(v)
         else:  # positions as a tensor (static shapes for torch.compile); ~8x faster than k_out[:, :, pos] = k on CPU
-            k_out.index_copy_(2, input_pos, k.to(k_out.dtype))
-            v_out.index_copy_(2, input_pos, v.to(v_out.dtype))
+            k_out.index_copy_(2, pos.index, k.to(k_out.dtype))
+            v_out.index_copy_(2, pos.index, v.to(v_out.dtype))
         return k_out, v_out
 
 
@@ -138,22 +154,19 @@ class Attention(nn.Module):
         self.c_proj = nn.Linear(cfg.model_dim, cfg.model_dim)
         self.kv_cache: KVCache | None = None
 
-    def forward(
-        self, x: Tensor, input_pos: Tensor | None = None, mask: Tensor | None = None, kv_len: int | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, pos: CachePos | None = None) -> Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.heads, C // self.heads).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
-        if input_pos is None:  # full recompute, no cache involved
+        if pos is None:  # full recompute, no cache involved
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             if self.kv_cache is None:
-                raise RuntimeError("input_pos given but no KV cache: call setup_caches(max_batch, max_seq) first")
-            start = None if kv_len is None else kv_len - T  # kv_len: the new positions are the last T
-            k, v = self.kv_cache.update(input_pos, k, v, start)  # (B, H, S_max, D)
-            if kv_len is not None:  # attend over the filled part only: S_max - kv_len fewer keys read per step
-                k, v = k[:, :, :kv_len], v[:, :, :kv_len]  # (B, H, kv_len, D)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and T > 1)
+                raise RuntimeError("cache position given but no KV cache: call setup_caches(max_batch, max_seq) first")
+            k, v = self.kv_cache.update(pos, k, v)  # (B, H, S_max, D)
+            if pos.end is not None:  # attend over the filled part only: S_max - end fewer keys read per step
+                k, v = k[:, :, : pos.end], v[:, :, : pos.end]  # (B, H, end, D)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=pos.mask, is_causal=pos.mask is None and T > 1)
         return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -175,10 +188,8 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm32(cfg.model_dim, eps=cfg.layer_norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(
-        self, x: Tensor, input_pos: Tensor | None = None, mask: Tensor | None = None, kv_len: int | None = None
-    ) -> Tensor:
-        x = x + self.attn(self.ln_1(x), input_pos, mask, kv_len)
+    def forward(self, x: Tensor, pos: CachePos | None = None) -> Tensor:
+        x = x + self.attn(self.ln_1(x), pos)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -216,19 +227,12 @@ class GPT2(nn.Module):
             cache.k_cache[1:batch, :, :length] = cache.k_cache[:1, :, :length]
             cache.v_cache[1:batch, :, :length] = cache.v_cache[:1, :, :length]
 
-    def forward(self, x: Tensor, input_pos: Tensor | None = None, kv_len: int | None = None) -> Tensor:
-        """``x`` (B, S, C) -> hidden states (B, S, C); with ``input_pos`` (S,) through the KV cache.
-
-        ``kv_len`` (a host int, the filled cache length after this call) lets attention read only the filled part
-        of the cache: then ``x`` must be either one new position or a run starting at position 0 (prefill), whose
-        masks are implicit. Without it the whole static cache is read with an explicit mask (static shapes, for
-        ``torch.compile``).
-        """
-        mask = None
-        if input_pos is not None and kv_len is None:
-            mask = self.causal_mask[None, None, input_pos]  # (1, 1, S, S_max)
+    def forward(self, x: Tensor, pos: CachePos | None = None) -> Tensor:
+        """``x`` (B, S, C) -> hidden states (B, S, C); with ``pos`` through the KV cache (see ``CachePos``)."""
+        if pos is not None and pos.end is None:  # static shapes: the whole cache, masked
+            pos = CachePos(pos.index, mask=self.causal_mask[None, None, pos.index])  # mask: (1, 1, S, S_max)
         for block in self.h:
-            x = block(x, input_pos, mask, kv_len)
+            x = block(x, pos)
         return self.ln_f(x)
 
 
@@ -315,12 +319,12 @@ class UnifiedVoice(nn.Module):
     def share_prefix(self, batch: int, length: int) -> None:
         self.gpt.share_prefix(batch, length)
 
-    def next_logits(self, x: Tensor, input_pos: Tensor, kv_len: int | None = None) -> Tensor:
-        """Run embeddings ``x`` (B, S, C) at cache positions ``input_pos`` (S,); mel logits of the last one (B, V).
+    def next_logits(self, x: Tensor, pos: CachePos) -> Tensor:
+        """Run embeddings ``x`` (B, S, C) at cache position ``pos``; mel logits of the last one (B, V).
 
-        ``kv_len``: see ``GPT2.forward`` (the decode loop passes it; a compiled step does not).
+        The decode loop gives ``pos.end``; a recorded or compiled step does not (static shapes, see ``CachePos``).
         """
-        h = self.gpt(x, input_pos, kv_len)[:, -1]
+        h = self.gpt(x, pos)[:, -1]
         return self.mel_head(self.final_norm(h))
 
     # ---- full passes (no cache) ---------------------------------------------------------------------------------
