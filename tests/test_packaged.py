@@ -30,6 +30,7 @@ import pytest
 import tomllib
 
 from tests.packaged_env import canonical, clean_env, fresh_venv, link_dependencies
+from tests.test_conda_recipe import CONSTRAINED_EXTRAS
 
 for _tool in ("build", "whl2conda"):  # by distribution: a stray build/ folder would import as `build`
     try:
@@ -147,7 +148,8 @@ def test_conda_metadata_agrees_with_pyproject(conda_tree):
     assert depends.pop("python") == set(PROJECT["requires-python"].replace(" ", "").split(","))
     extras = PROJECT["optional-dependencies"]
     assert depends == _pyproject_specs(PROJECT["dependencies"] + extras["app"])
-    assert dict(map(_conda_to_pypi, index["constrains"])) == _pyproject_specs(extras["voiceprep"] + extras["redaction"])
+    constrained = [r for extra in CONSTRAINED_EXTRAS for r in extras[extra]]
+    assert dict(map(_conda_to_pypi, index["constrains"])) == _pyproject_specs(constrained)
     for conda_name in RENAMES.values():  # conda-forge's names are the ones written
         assert any(s.split()[0] == conda_name for s in index["depends"] + index["constrains"])
     link = json.loads((conda_tree / "info/link.json").read_text())
