@@ -15,7 +15,7 @@ pytest.importorskip("gradio")
 from tortoise.audio_io import read_metadata
 from tortoise.errors import InvalidInputError, TortoiseError
 from tortoise.text import split_text
-from ui import generate
+from ui import export, generate
 from ui.engine import Engine, Job
 from ui.history import CANCELLED, DONE
 from ui.state import Settings
@@ -356,7 +356,7 @@ def test_download_format_and_speed_beside_combined_wav(engine):
 def test_speed_without_pedalboard_is_refused_before_any_work(engine, monkeypatch):
     import gradio as gr
 
-    monkeypatch.setattr(generate, "stretch_available", lambda: False)
+    monkeypatch.setattr(export, "stretch_available", lambda: False)
     with pytest.raises(gr.Error, match=r"tortoise-tts-oneapi\[speed\]"):
         final(engine, quick(speed=1.5))
     with pytest.raises(InvalidInputError, match=r"tortoise-tts-oneapi\[speed\]"):
@@ -378,7 +378,7 @@ def test_a_failed_conversion_keeps_the_generation(engine, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(generate, "finish", broken)
+    monkeypatch.setattr(export, "finish", broken)
     with pytest.raises(gr.Error, match=r"saved in .* but making the opus file failed: disk full"):
         final(engine, quick(format="opus"))
     (entry,) = engine.history().entries()

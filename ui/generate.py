@@ -13,11 +13,7 @@ Decisions:
   them is not in the Hugging Face cache (or transformers is missing) nothing starts and the tab offers the choices
   (download it, or speak the brackets: ``redact`` off). Downloading it in the middle of a job, or failing after every
   stage had run, lost the work.
-* The download format and speaking rate work as the CLI's ``-O --format --speed`` (``tortoise.output``): the segment
-  files and ``combined.wav`` stay float WAV at speed 1 (regenerating and resuming reuse them), and the file asked
-  for is made from ``combined.wav`` beside it (``combined.mp3``, ``combined_1.5x.mp3``), with the text, voice and
-  settings in its tags; the result player plays that file. A rate other than 1 without pedalboard is refused before
-  any work, naming the extra to install.
+* The download format and speaking rate make a file beside ``combined.wav`` once it is done (``ui.export``).
 """
 
 from __future__ import annotations
@@ -41,11 +37,11 @@ from tortoise.errors import InvalidInputError, ModelNotFoundError, TortoiseError
 from tortoise.longform import COMBINED, PLAN, generate_long, segment_file
 from tortoise.options import PRESETS
 from tortoise.options import preset as preset_options
-from tortoise.output import converted_name, file_tags, finish
 from tortoise.redaction import Wav2VecAligner, has_redaction
-from tortoise.speed import change_speed, check_speed, stretch_available
+from tortoise.speed import change_speed
 from tortoise.text import split_text
 
+from . import export
 from . import strings as S
 from .engine import STAGES, Engine, Job, JobCancelled
 from .history import CANCELLED, DONE, Entry, new_folder, timings_markdown
@@ -57,7 +53,6 @@ FIELDS = (
     "temperature", "top_p", "repetition_penalty", "cond_free_k", "vocoder", "precision", "voicefixer", "regenerate",
     "redact", "format", "speed",
 )  # fmt: skip
-DOWNLOAD_FORMATS = ("wav", "mp3", "opus", "aac", "m4a", "flac")  # tortoise.encode's file formats (raw pcm is not one)
 # advanced widget -> GenerationOptions field
 OPTION_FIELDS = {
     "samples": "num_autoregressive_samples",
@@ -83,7 +78,7 @@ class Request:
     regenerate: str = ""
     folder: Path | None = None  # an earlier result's folder (regenerating segments of it)
     redact: bool = True  # cut the audio of [bracketed] text (False: speak it)
-    format: str = "wav"  # of the result file (``DOWNLOAD_FORMATS``)
+    format: str = "wav"  # of the result file (``export.FORMATS``)
     speed: float = 1.0  # speaking rate of the result file
 
 
@@ -162,11 +157,7 @@ def make_request(values: dict, last: dict | None = None) -> Request:
     if redact:
         has_redaction(text)  # unbalanced or nested brackets: refused here, before any work
     precision = values.get("precision")
-    fmt, speed = values.get("format") or "wav", check_speed(float(values.get("speed") or 1.0))
-    if fmt not in DOWNLOAD_FORMATS:
-        raise InvalidInputError(f"unknown download format {fmt!r}; choose one of {', '.join(DOWNLOAD_FORMATS)}")
-    if speed != 1.0 and not stretch_available():
-        raise InvalidInputError(S.SPEED_NEEDS_EXTRA)
+    fmt, speed = export.checked(values.get("format"), values.get("speed"))
     return Request(
         text=text,
         voice=voice,
@@ -276,20 +267,10 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
         message="; ".join(f"segment {i + 1}: {m}" for i, m in result.failed.items()) if result else "",
     )
     history.add(entry)
-    return Outcome(entry, status, len(done), converted(req, entry))
-
-
-def converted(req: Request, e: Entry) -> str | None:
-    """The finished result in ``req``'s format and rate, beside ``combined.wav`` (None when that is it)."""
-    if e.combined is None or (req.format == "wav" and req.speed == 1.0):
-        return None
-    combined = Path(e.combined)
-    fmt = None if req.format == "wav" else req.format  # wav: float, as combined.wav
-    try:
-        tags = file_tags(combined, req.text, req.voice)
-        return str(finish(combined, converted_name(combined, fmt, req.speed), fmt, req.speed, tags=tags))
-    except Exception as error:  # the generation is kept and in the history; only the conversion failed
-        raise TortoiseError(S.CONVERT_FAILED.format(folder=e.folder, fmt=req.format, error=error)) from error
+    made = None
+    if entry.combined is not None:  # the generation is recorded first: a failed conversion loses nothing
+        made = export.export(Path(entry.combined), text=req.text, voice=req.voice, fmt=req.format, speed=req.speed)
+    return Outcome(entry, status, len(done), str(made) if made else None)
 
 
 @contextlib.contextmanager
@@ -453,9 +434,7 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
             "listening while it is made needs FFmpeg: install it (sudo apt install ffmpeg, or conda install ffmpeg) "
             "and restart the app; Generate works without it"
         )
-    speed = check_speed(float(values.get("speed") or 1.0))
-    if speed != 1.0 and not stretch_available():
-        raise InvalidInputError(S.SPEED_NEEDS_EXTRA)
+    _, speed = export.checked(None, values.get("speed"))
     options = dataclasses.replace(make_options(values), mode="fast", num_autoregressive_samples=1, candidates=1)
     voice = voice_spec(values.get("voices")) or "random"
     with engine.gpu(who="live stream"):

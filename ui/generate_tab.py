@@ -19,7 +19,8 @@ from tortoise.speed import MAX_SPEED, MIN_SPEED
 from . import alerts, generate, settings_tab, voices_tab
 from . import strings as S
 from .engine import Engine
-from .generate import DOWNLOAD_FORMATS, MAX_PLAYERS, preset_values
+from .export import FORMATS
+from .generate import MAX_PLAYERS, preset_values
 from .page import GPU, LIGHT, Shared
 from .state import PRECISIONS
 
@@ -56,7 +57,7 @@ def layout(preset: str) -> dict:
                 )
                 c["reuse_seed"] = gr.Button(S.REUSE_SEED, size="sm", scale=1, elem_id="gen-reuse-seed")
             with gr.Row():  # the result file: as the CLI's --format / --speed
-                c["format"] = gr.Dropdown(list(DOWNLOAD_FORMATS), value="wav", label=S.FORMAT, info=S.FORMAT_HELP,
+                c["format"] = gr.Dropdown(list(FORMATS), value="wav", label=S.FORMAT, info=S.FORMAT_HELP,
                                           elem_id="gen-format")  # fmt: skip
                 c["speed"] = gr.Slider(MIN_SPEED, MAX_SPEED, value=1.0, step=0.05, label=S.SPEED, info=S.SPEED_HELP,
                                        elem_id="gen-speed")  # fmt: skip
