@@ -389,3 +389,35 @@ def test_live_stream_at_a_speed(engine):
     plain = sum(d.size for _, d in generate.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
     fast = sum(d.size for _, d in generate.stream_fast(engine, quick(speed=2.0), chunk_tokens=8, first_chunk_tokens=8))
     assert fast == pytest.approx(plain / 2, rel=0.05)
+
+
+def test_a_generation_waits_for_an_api_turn_and_can_be_cancelled_there(engine):
+    """The mounted API takes ``engine.queue.turn()`` (``SpeechEngine.run``); a generation queues behind it, is shown
+    as waiting, and Cancel reaches it there."""
+    import threading
+    import time
+
+    holding, release = threading.Event(), threading.Event()
+
+    def api_request():
+        with engine.queue.turn():
+            holding.set()
+            release.wait(30)
+
+    api = threading.Thread(target=api_request)
+    api.start()
+    assert holding.wait(10)
+    job, box = Job(), {}
+    worker = threading.Thread(target=lambda: box.update(out=generate.run(engine, generate.make_request(quick()), job)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while engine.queue.waiting != 1:
+        assert time.monotonic() < deadline, "the generation never queued"
+        time.sleep(0.01)
+    assert engine.queue.busy and not job.running
+    job.cancel.set()
+    worker.join(10)
+    assert box["out"].status == CANCELLED and box["out"].done == 0
+    release.set()
+    api.join(10)
+    assert Path(final(engine, quick())["combined"]).is_file(), "the device is free again"
