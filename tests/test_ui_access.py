@@ -140,3 +140,20 @@ def test_the_mounted_api_follows_the_app_settings_and_refuses_other_origins(tmp_
     assert "access-control-allow-origin" not in refused.headers
     same = client.get("/v1/models", headers={"Origin": "http://testserver"})
     assert same.status_code == 200 and same.json()["object"] == "list"
+
+
+def test_the_mounted_api_without_models_says_what_to_download(tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from ui.api import launch_kwargs, server_settings
+    from ui.engine import Engine
+    from ui.state import Settings
+
+    _app_env(tmp_path, monkeypatch)
+    engine = Engine(Settings(models_dir=str(tmp_path / "no-models"), device="cpu"))
+    client = TestClient(FastAPI(**launch_kwargs(engine, server_settings(parse_args([]), None))["app_kwargs"]))
+    r = client.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hello.", "voice": "alloy"})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "model_not_available"
+    assert "download" in r.json()["error"]["message"] and engine.queue.completed == 1 and not engine.queue.busy
