@@ -15,7 +15,7 @@ pytest.importorskip("gradio")
 from tortoise.audio_io import read_metadata
 from tortoise.errors import InvalidInputError, TortoiseError
 from tortoise.text import split_text
-from ui import generate
+from ui import export, generate
 from ui.engine import Engine, Job
 from ui.history import CANCELLED, DONE
 from ui.state import Settings
@@ -277,7 +277,8 @@ def test_brackets_without_the_aligner_stop_before_any_work(engine, no_aligner):
 def test_speaking_the_brackets_needs_no_aligner(engine, no_aligner):
     out = final(engine, quick(text="[whispering] Hello there.", redact=False))
     assert out["combined"] and "redaction" not in out
-    assert engine._tts.enable_redaction is False
+    assert read_metadata(out["combined"])["engine"]["redaction"] is False, "the job spoke the brackets"
+    assert engine._tts.enable_redaction is True, "the shared pipeline is back at the default (API requests use it)"
     assert generate.redaction_problem("No brackets here.") is None
     assert generate.redaction_problem("[quietly] Hi.", redact=False) is None
 
@@ -326,3 +327,97 @@ def test_the_splitter_setting_decides_the_segments(engine):
     out = final(engine, quick(text=quoted, steps=2, samples=1))
     plan = json.loads((Path(out["combined"]).parent / "segments.json").read_text())
     assert plan["segments"] == original
+
+
+def test_download_format_and_speed_beside_combined_wav(engine):
+    """mp3 at 1.5x, as the CLI's -O --format mp3 --speed 1.5: beside the float combined.wav, with the settings."""
+    from tests.test_cli_output import decoded
+
+    out = final(engine, quick(text=LONG, format="mp3", speed=1.5))
+    made = Path(out["combined"])
+    folder = made.parent
+    assert made.name == "combined_1.5x.mp3" and str(made) in out["files"]
+    plain = sf.info(str(folder / "combined.wav"))
+    assert plain.subtype == "FLOAT", "combined.wav stays the model's float samples at speed 1"
+    rate, seconds, tags = decoded(made)
+    assert rate == 24000 and seconds == pytest.approx(plain.duration / 1.5, rel=0.03, abs=0.06)  # + mp3 padding
+    assert tags["title"] == LONG[:197] + "..." and tags["artist"] == "train_grace" and '"seed": 1' in tags["comment"]
+    (entry,) = engine.history().entries()
+    assert entry.combined == str(folder / "combined.wav"), "the history keeps the generation's own file"
+    # regenerating a segment remakes the converted file from the new combined.wav
+    before = made.stat().st_mtime_ns
+    again = final(engine, quick(text=LONG, format="mp3", speed=1.5, regenerate="2"), last=out["last"])
+    assert again["combined"] == str(made) and made.stat().st_mtime_ns != before
+    wav = final(engine, quick(format="wav", speed=1.0))
+    combined = Path(wav["combined"])
+    assert combined.name == "combined.wav" and len(list(combined.parent.glob("combined*"))) == 1, "wav, 1x: no copy"
+
+
+def test_speed_without_pedalboard_is_refused_before_any_work(engine, monkeypatch):
+    import gradio as gr
+
+    monkeypatch.setattr(export, "stretch_available", lambda: False)
+    with pytest.raises(gr.Error, match=r"tortoise-tts-oneapi\[speed\]"):
+        final(engine, quick(speed=1.5))
+    with pytest.raises(InvalidInputError, match=r"tortoise-tts-oneapi\[speed\]"):
+        list(generate.stream_fast(engine, quick(speed=0.5)))
+    assert engine._tts is None and engine.history().entries() == [], "nothing loaded, nothing made"
+    assert final(engine, quick(speed=1.0, format="flac"))["combined"].endswith("combined.flac"), "rate 1 needs none"
+
+
+def test_bad_format_or_speed_is_refused():
+    with pytest.raises(InvalidInputError, match="download format"):
+        generate.make_request(quick(format="ogg"))
+    with pytest.raises(InvalidInputError, match="speed"):
+        generate.make_request(quick(speed=5))
+
+
+def test_a_failed_conversion_keeps_the_generation(engine, monkeypatch):
+    import gradio as gr
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export, "finish", broken)
+    with pytest.raises(gr.Error, match=r"saved in .* but making the opus file failed: disk full"):
+        final(engine, quick(format="opus"))
+    (entry,) = engine.history().entries()
+    assert entry.status == DONE and Path(entry.combined).is_file()
+
+
+def test_live_stream_at_a_speed(engine):
+    plain = sum(d.size for _, d in generate.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
+    fast = sum(d.size for _, d in generate.stream_fast(engine, quick(speed=2.0), chunk_tokens=8, first_chunk_tokens=8))
+    assert fast == pytest.approx(plain / 2, rel=0.05)
+
+
+def test_a_generation_waits_for_an_api_turn_and_can_be_cancelled_there(engine):
+    """The mounted API takes ``engine.queue.turn()`` (``SpeechEngine.run``); a generation queues behind it, is shown
+    as waiting, and Cancel reaches it there."""
+    import threading
+    import time
+
+    holding, release = threading.Event(), threading.Event()
+
+    def api_request():
+        with engine.queue.turn():
+            holding.set()
+            release.wait(30)
+
+    api = threading.Thread(target=api_request)
+    api.start()
+    assert holding.wait(10)
+    job, box = Job(), {}
+    worker = threading.Thread(target=lambda: box.update(out=generate.run(engine, generate.make_request(quick()), job)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while engine.queue.waiting != 1:
+        assert time.monotonic() < deadline, "the generation never queued"
+        time.sleep(0.01)
+    assert engine.queue.busy and not job.running
+    job.cancel.set()
+    worker.join(10)
+    assert box["out"].status == CANCELLED and box["out"].done == 0
+    release.set()
+    api.join(10)
+    assert Path(final(engine, quick())["combined"]).is_file(), "the device is free again"

@@ -6,7 +6,9 @@ Decisions:
   and rebuilt when device, precision, batch size, offload, models or voice folders change. Building it loads nothing;
   models load on first use.
 * One job on the device at a time: Gradio's queue serialises the GPU events (``concurrency_id="gpu"``, limit 1) and
-  shows everyone else their place; ``gpu()`` is a lock behind it for work that outlives a cancelled event.
+  shows everyone else their place; ``gpu()`` takes a turn on the device queue behind it (``DeviceTurns``), which the
+  speech API mounted on the app (``ui.api``) shares: app jobs and API requests run one at a time, first come first
+  served, and each turn is one line on the terminal when it starts and when it ends.
 * Memory is freed after every job (the device allocator's cache; with "keep models loaded" off, the models too).
 * A running generation is a ``Job`` registered under the browser tab's session; Cancel sets its flag, and the
   pipeline's progress callback raises ``JobCancelled`` at its next report, so the segments already written stay.
@@ -20,11 +22,12 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tortoise import devices, weights
 from tortoise.api import STAGES, TextToSpeech
+from tortoise.server.jobs import Cancelled, DeviceQueue
 from tortoise.vocoders import VOCODERS
 from tortoise.voices import VoiceLibrary
 
@@ -73,6 +76,34 @@ class Job:
         return min(1.0, (self.segment + within) / max(self.segments, 1))
 
 
+class DeviceTurns(DeviceQueue):
+    """The app's device queue: its jobs (``Engine.gpu``) and the mounted API's requests (which call ``turn`` without
+    ``who``) take turns, first come first served. After each turn ``after`` frees the memory it used; each turn's
+    start (and how long it waited) and end (and how long it ran) are printed on the terminal."""
+
+    def __init__(self, after: Callable[[], None], max_waiting: int = 16):
+        super().__init__(max_waiting)
+        self._after = after
+
+    @contextlib.contextmanager
+    def turn(self, cancelled=None, *, bounded: bool = True, who: str = "API request") -> Iterator[None]:
+        asked = time.monotonic()
+        with super().turn(cancelled, bounded=bounded):
+            started = time.monotonic()
+            _say(f"device: {who} started (waited {started - asked:.1f} s)")
+            try:
+                yield
+            finally:
+                try:
+                    self._after()
+                finally:
+                    _say(f"device: {who} finished ({time.monotonic() - started:.1f} s)")
+
+
+def _say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
 class Engine:
     """Settings, the one ``TextToSpeech``, the device lock, running jobs and the history of one app.
 
@@ -87,7 +118,7 @@ class Engine:
         self.config_file = config_file
         self._tts = None
         self._tts_key: tuple | None = None
-        self._gpu = threading.Lock()
+        self.queue = DeviceTurns(lambda: self.free(unload=not self._settings.keep_models_loaded))
         self._state = threading.Lock()  # guards _tts, _jobs, _histories
         self._jobs: dict[str, Job] = {}
         self._histories: dict[Path, object] = {}
@@ -108,7 +139,7 @@ class Engine:
         with self._state:
             changed = new.engine_key() != self._settings.engine_key()
             self._settings = new
-            if changed and self._tts is not None and not self._gpu.locked():
+            if changed and self._tts is not None and not self.queue.busy:
                 self._tts.unload()
                 self._tts, self._tts_key = None, None
         return path, changed
@@ -125,7 +156,7 @@ class Engine:
         key = (*s.engine_key(), precision)
         with self._state:
             if self._tts is None or self._tts_key != key:
-                if self._tts is not None:
+                if self._tts is not None and not self.queue.busy:  # one in use is left to its job (then collected)
                     self._tts.unload()
                 self._tts = TextToSpeech(
                     models_dir=s.resolved_models_dir(),
@@ -169,7 +200,7 @@ class Engine:
 
         def work() -> None:
             try:
-                with self.gpu():
+                with self.gpu(who="warm-up"):
                     seconds = self.tts().warm_up()
                 print(f"models warmed up in {seconds:.1f} s", file=sys.stderr)
             except Exception as e:  # the first job will load the models (and report any real problem) itself
@@ -181,17 +212,17 @@ class Engine:
 
     # ---- device work ------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def gpu(self, job: Job | None = None) -> Iterator[None]:
-        """Hold the device for one job; afterwards free the memory it used."""
-        with self._gpu:
+    def gpu(self, job: Job | None = None, *, who: str = "app job") -> Iterator[None]:
+        """Hold the device for one job (waiting for the jobs and API requests before it); afterwards free the memory
+        it used. ``JobCancelled`` when ``job`` is cancelled while it waits."""
+        with contextlib.ExitStack() as stack:
+            try:  # unbounded: Gradio's queue already bounds the app's jobs
+                stack.enter_context(self.queue.turn(job.cancel if job else None, bounded=False, who=who))
+            except Cancelled:
+                raise JobCancelled from None
             if job is not None:
-                if job.cancel.is_set():
-                    raise JobCancelled
                 job.running = True
-            try:
-                yield
-            finally:
-                self.free(unload=not self._settings.keep_models_loaded)
+            yield
 
     def free(self, *, unload: bool = True) -> None:
         """Release device memory: the allocator's cache always, the loaded models when ``unload``."""

@@ -13,10 +13,12 @@ Decisions:
   them is not in the Hugging Face cache (or transformers is missing) nothing starts and the tab offers the choices
   (download it, or speak the brackets: ``redact`` off). Downloading it in the middle of a job, or failing after every
   stage had run, lost the work.
+* The download format and speaking rate make a file beside ``combined.wav`` once it is done (``ui.export``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
 import importlib.util
@@ -36,8 +38,10 @@ from tortoise.longform import COMBINED, PLAN, generate_long, segment_file
 from tortoise.options import PRESETS
 from tortoise.options import preset as preset_options
 from tortoise.redaction import Wav2VecAligner, has_redaction
+from tortoise.speed import change_speed
 from tortoise.text import split_text
 
+from . import export
 from . import strings as S
 from .engine import STAGES, Engine, Job, JobCancelled
 from .history import CANCELLED, DONE, Entry, new_folder, timings_markdown
@@ -47,7 +51,7 @@ MAX_PLAYERS = 4
 FIELDS = (
     "text", "voices", "preset", "candidates", "seed", "samples", "sampler", "steps",
     "temperature", "top_p", "repetition_penalty", "cond_free_k", "vocoder", "precision", "voicefixer", "regenerate",
-    "redact",
+    "redact", "format", "speed",
 )  # fmt: skip
 # advanced widget -> GenerationOptions field
 OPTION_FIELDS = {
@@ -74,6 +78,8 @@ class Request:
     regenerate: str = ""
     folder: Path | None = None  # an earlier result's folder (regenerating segments of it)
     redact: bool = True  # cut the audio of [bracketed] text (False: speak it)
+    format: str = "wav"  # of the result file (``export.FORMATS``)
+    speed: float = 1.0  # speaking rate of the result file
 
 
 @dataclass
@@ -81,6 +87,7 @@ class Outcome:
     entry: Entry
     status: str
     done: int
+    download: str | None = None  # the result in the format and rate asked for (None: combined.wav is it)
 
 
 def voice_spec(selected) -> str:
@@ -150,6 +157,7 @@ def make_request(values: dict, last: dict | None = None) -> Request:
     if redact:
         has_redaction(text)  # unbalanced or nested brackets: refused here, before any work
     precision = values.get("precision")
+    fmt, speed = export.checked(values.get("format"), values.get("speed"))
     return Request(
         text=text,
         voice=voice,
@@ -159,6 +167,8 @@ def make_request(values: dict, last: dict | None = None) -> Request:
         regenerate=regenerate,
         folder=folder,
         redact=redact,
+        format=fmt,
+        speed=speed,
     )
 
 
@@ -207,8 +217,7 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
     folder = req.folder or new_folder(history.root, req.voice)
     status, result = DONE, None
     try:
-        with engine.gpu(job):
-            tts.enable_redaction = req.redact  # one job on the device at a time: this job's choice
+        with engine.gpu(job, who="generation"), redaction(tts, req.redact):
             result = generate_long(
                 tts,
                 req.text,
@@ -258,7 +267,20 @@ def run(engine: Engine, req: Request, job: Job) -> Outcome:
         message="; ".join(f"segment {i + 1}: {m}" for i, m in result.failed.items()) if result else "",
     )
     history.add(entry)
-    return Outcome(entry, status, len(done))
+    made = None
+    if entry.combined is not None:  # the generation is recorded first: a failed conversion loses nothing
+        made = export.export(Path(entry.combined), text=req.text, voice=req.voice, fmt=req.format, speed=req.speed)
+    return Outcome(entry, status, len(done), str(made) if made else None)
+
+
+@contextlib.contextmanager
+def redaction(tts, redact: bool) -> Iterator[None]:
+    """This job's [bracket] choice on the shared pipeline, during the job only (API requests expect the default)."""
+    tts.enable_redaction = redact
+    try:
+        yield
+    finally:
+        tts.enable_redaction = True
 
 
 # ---- display ----------------------------------------------------------------------------------------------------
@@ -387,7 +409,7 @@ def stream(
     e = out.entry
     yield {
         "status": stage_html(job, "Done"),
-        "combined": e.combined,
+        "combined": out.download or e.combined,
         "players": players(e),
         "files": all_files(e),
         "timings": timings_markdown(e),
@@ -412,10 +434,12 @@ def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_c
             "listening while it is made needs FFmpeg: install it (sudo apt install ffmpeg, or conda install ffmpeg) "
             "and restart the app; Generate works without it"
         )
+    _, speed = export.checked(None, values.get("speed"))
     options = dataclasses.replace(make_options(values), mode="fast", num_autoregressive_samples=1, candidates=1)
     voice = voice_spec(values.get("voices")) or "random"
-    with engine.gpu():
+    with engine.gpu(who="live stream"):
         tts = engine.tts()
-        tts.enable_redaction = redact
-        for chunk in tts.stream(text, voice, options, chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens):
-            yield OUTPUT_SAMPLE_RATE, chunk.numpy()
+        with redaction(tts, redact):
+            chunks = tts.stream(text, voice, options, chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens)
+            for chunk in chunks:
+                yield OUTPUT_SAMPLE_RATE, change_speed(chunk, speed)

@@ -14,10 +14,12 @@ import random
 import gradio as gr
 
 from tortoise.options import PRESETS, SAMPLERS, VOCODERS
+from tortoise.speed import MAX_SPEED, MIN_SPEED
 
 from . import alerts, generate, settings_tab, voices_tab
 from . import strings as S
 from .engine import Engine
+from .export import FORMATS
 from .generate import MAX_PLAYERS, preset_values
 from .page import GPU, LIGHT, Shared
 from .state import PRECISIONS
@@ -54,6 +56,11 @@ def layout(preset: str) -> dict:
                     -1, label=S.SEED, info=S.SEED_HELP, precision=0, minimum=-1, elem_id="gen-seed", scale=3
                 )
                 c["reuse_seed"] = gr.Button(S.REUSE_SEED, size="sm", scale=1, elem_id="gen-reuse-seed")
+            with gr.Row():  # the result file: as the CLI's --format / --speed
+                c["format"] = gr.Dropdown(list(FORMATS), value="wav", label=S.FORMAT, info=S.FORMAT_HELP,
+                                          elem_id="gen-format")  # fmt: skip
+                c["speed"] = gr.Slider(MIN_SPEED, MAX_SPEED, value=1.0, step=0.05, label=S.SPEED, info=S.SPEED_HELP,
+                                       elem_id="gen-speed")  # fmt: skip
     with gr.Accordion(S.ADVANCED, open=False, elem_id="gen-advanced"):
         with gr.Row():
             c["samples"] = gr.Number(label=S.SAMPLES, info=S.SAMPLES_HELP, value=p["samples"], precision=0,

@@ -6,6 +6,11 @@ Decisions:
 * Settings come from the user config file (``ui.state``); ``--models-dir``, ``--device`` and ``--voices-dir`` override
   them for this run. No model is loaded or warmed up at start: the first job loads them, so the app starts in seconds
   and starts without weights (Generate then offers the download).
+* The OpenAI-compatible speech API is served by the app too, on the same port (``ui.api``), on by default: it is
+  loopback-only unless ``--host``/``--share`` say otherwise, costs nothing until called, and lets programs use the
+  app's voices without starting a second process that would compete for the device. ``--no-api`` turns it off.
+* Another ``--host`` or ``--share`` asks for a password and the API for its key (``ui.access``; the start message
+  says so).
 """
 
 from __future__ import annotations
@@ -43,6 +48,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", help="cuda, xpu, mps or cpu (default: the saved setting, else the best available)")
     p.add_argument("-V", "--voices-dir", type=Path, action="append", default=[], help="an extra voices folder")
     p.add_argument("--no-warm-up", action="store_true", help="do not load and warm up the models at start")
+    # fmt: off
+    p.add_argument("--password", default=os.environ.get("TORTOISE_APP_PASSWORD"), help="the password the page asks "
+                   "for (user 'tortoise'; default $TORTOISE_APP_PASSWORD); with another --host or --share and none "
+                   "given, one is made and printed")
+    p.add_argument("--no-password", action="store_true", default=os.environ.get("TORTOISE_APP_NO_PASSWORD") == "1",
+                   help="no login even with another --host or --share (or TORTOISE_APP_NO_PASSWORD=1)")
+    p.add_argument("--api", action=argparse.BooleanOptionalAction, default=True, help="also serve the "
+                   "OpenAI-compatible speech API at /v1 on the same port (default on)")
+    p.add_argument("--api-key", default=os.environ.get("TORTOISE_API_KEY"), help="the key API clients send as "
+                   "'Authorization: Bearer KEY' (default $TORTOISE_API_KEY); with another --host or --share and none "
+                   "given, one is made and printed")
+    p.add_argument("--map-model", action="append", default=[], metavar="NAME=PRESET", help="an API model name "
+                   "and the preset it uses (repeatable; defaults: tts-1=fast_mode, tts-1-hd=fast)")
+    p.add_argument("--map-voice", action="append", default=[], metavar="NAME=VOICE", help="an API voice name and "
+                   "the voice it speaks with (repeatable; defaults map alloy, echo, ... to the built-in voices)")
+    p.add_argument("--max-queue", type=int, default=16, help="API requests that may wait for the device (default 16)")
+    # fmt: on
     return p.parse_args(argv)
 
 
@@ -61,6 +83,23 @@ def settings_for(args: argparse.Namespace):
     return dataclasses.replace(settings, **overrides), notes
 
 
+def access_for(args: argparse.Namespace, engine):
+    """The login/key rule (``ui.access``) and what ``launch`` takes for it: ``auth``, and the API's routes unless
+    ``--no-api``. ``TortoiseError`` for contradictory options or a bad model/voice map."""
+    from .access import USER, decide
+
+    access = decide(args.host, share=args.share, password=args.password, no_password=args.no_password,
+                    api=args.api, api_key=args.api_key)  # fmt: skip
+    served: dict = {"auth": access.auth}
+    if access.auth:
+        served["auth_message"] = f"Log in as '{USER}' with the password shown where the app was started."
+    if args.api:
+        from .api import launch_kwargs, server_settings
+
+        served |= launch_kwargs(engine, server_settings(args, access.api_key))
+    return access, served
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network calls at start: works offline
@@ -71,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("error: the app needs gradio: pip install 'tortoise-tts-oneapi[app]'", file=sys.stderr)
         return 1
+    from tortoise.errors import TortoiseError
+
+    from .access import startup_lines
     from .app import build_app, launch_options
     from .engine import Engine
 
@@ -82,10 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {'; '.join(problems)}", file=sys.stderr)
         return 2
     engine = Engine(settings)
+    try:
+        access, served = access_for(args, engine)
+    except TortoiseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     app = build_app(engine, settings)
     if not args.no_warm_up:
         engine.warm_up_in_background()
     port = free_port(args.host, args.port)
+    for line in startup_lines(access, f"http://{args.host}:{port}/", api=args.api):
+        print(line, file=sys.stderr)
     app.queue(default_concurrency_limit=1).launch(
         server_name=args.host,
         server_port=port,
@@ -93,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         share=args.share,
         ssr_mode=False,
         footer_links=["api"],
+        **served,
         **launch_options(engine),
     )
     return 0

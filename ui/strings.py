@@ -36,6 +36,15 @@ CANDIDATES_HELP = "How many of the best takes to keep and play (each costs a dif
 SEED = "Seed"
 SEED_HELP = "-1 = a new random seed each time. The same seed and settings give the same audio."
 REUSE_SEED = "Reuse last seed"
+FORMAT = "Download as"
+FORMAT_HELP = "wav: the model's samples as they are; the others are smaller, with the settings in their tags."
+SPEED = "Speaking rate"
+SPEED_HELP = "1.5 = faster, 0.5 = slower; the pitch stays."
+SPEED_NEEDS_EXTRA = (
+    "A speaking rate other than 1 needs pedalboard (the time stretch), which is not installed: "
+    "pip install 'tortoise-tts-oneapi[speed]' and restart the app, or set the rate back to 1. Nothing was started."
+)
+CONVERT_FAILED = "The speech is saved in {folder} (combined.wav), but making the {fmt} file failed: {error}"
 ADVANCED = "Advanced options"
 SAMPLES = "Autoregressive samples"
 SAMPLES_HELP = "Takes drawn before ranking; more = better odds of a good one, slower."
@@ -93,7 +102,7 @@ CANCELLED = "Cancelled. {done} of {total} segment(s) were finished and kept in {
 CANCELLED_EARLY = "Cancelled before any segment was finished; nothing was kept."
 CANCEL_REQUESTED = "Cancelling: stopping after the current step..."
 NOTHING_TO_CANCEL = "Nothing is running."
-WAITING_GPU = "Waiting for the previous job to finish..."
+WAITING_GPU = "Waiting for the previous job (or an API request) to finish..."
 STAGE_NAMES = {
     "conditioning": "Voice",
     "autoregressive": "Autoregressive",

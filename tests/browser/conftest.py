@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,9 @@ def _free_port() -> int:
 
 
 class Server:
-    """The app in a subprocess with private config/data/cache folders."""
+    """The app in a subprocess with private config/data/cache folders (``args``: more command-line options)."""
 
-    def __init__(self, home: Path, models: Path):
+    def __init__(self, home: Path, models: Path, args: Sequence[str] = ()):
         self.home, self.models, self.port = home, models, _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.config = home / "config" / "tortoise-tts" / "settings.json"
@@ -114,10 +115,12 @@ class Server:
         }
         for key in ("TORTOISE_VOICES_DIR", "TORTOISE_MODELS_DIR", "TORTOISE_OUTPUT_DIR", "GRADIO_ANALYTICS_ENABLED"):
             env.pop(key, None)
+        for key in ("TORTOISE_API_KEY", "TORTOISE_APP_PASSWORD", "TORTOISE_APP_NO_PASSWORD"):  # the access options
+            env.pop(key, None)
         for key in ("HF_HOME", "HF_HUB_CACHE", "HF_ENDPOINT"):  # the Hugging Face cache: under XDG_CACHE_HOME
             env.pop(key, None)
         cmd = [sys.executable, str(ROOT / "launch.py"), "--no-browser", "--port", str(self.port)]
-        cmd += ["--models-dir", str(models), "--device", "cpu"]
+        cmd += ["--models-dir", str(models), "--device", "cpu", *args]
         self._log = open(self.log, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(cmd, cwd=home, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
@@ -143,9 +146,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_app(home: Path, models: Path):
+def running_app(home: Path, models: Path, args: Sequence[str] = ()):
     """The app started in its own process on ``models``, answering; stopped afterwards, whatever happened."""
-    srv = Server(home, models)
+    srv = Server(home, models, args)
     try:
         srv.wait()
         yield srv

@@ -2,8 +2,9 @@
 
 ``DeviceQueue.turn(cancelled)`` is a context manager for any thread: it waits until every earlier waiter has had
 its turn and the device is free, and gives up (``Cancelled``) as soon as ``cancelled`` is set, e.g. when the client
-that asked has gone. ``QueueFull`` when ``max_waiting`` requests already wait. The Gradio app, mounting the API,
-wraps its generation in the same object's ``turn()`` so both take turns.
+that asked has gone. ``QueueFull`` when ``max_waiting`` requests already wait (``bounded=False``: a caller whose own
+queue is bounded already, such as the app's jobs behind Gradio's queue). The Gradio app, mounting the API, runs its
+device work in the same object's ``turn()`` so both take turns.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ class DeviceQueue:
         return len(self._waiters)
 
     @contextlib.contextmanager
-    def turn(self, cancelled: threading.Event | None = None) -> Iterator[None]:
+    def turn(self, cancelled: threading.Event | None = None, *, bounded: bool = True) -> Iterator[None]:
         me = object()
         with self._cond:
-            if len(self._waiters) >= self.max_waiting:
+            if bounded and len(self._waiters) >= self.max_waiting:
                 raise QueueFull(f"{len(self._waiters)} requests already wait for the device; try again later")
             self._waiters.append(me)
             try:
