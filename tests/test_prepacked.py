@@ -20,6 +20,12 @@ needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="thi
 CPU = devices.Capabilities("cpu", "test CPU", total_memory=16 << 30, free_memory=8 << 30)
 
 
+@pytest.fixture(autouse=True)
+def _kernels_forced_on(monkeypatch):
+    """These tests check where the kernels go and what they compute: forced on, whatever this CPU would measure."""
+    monkeypatch.setenv("TORTOISE_CPU_KERNELS", "fast")
+
+
 def _layer(dtype: torch.dtype, seed: int = 0) -> nn.Linear:
     torch.manual_seed(seed)
     return nn.Linear(96, 80).to(dtype)
