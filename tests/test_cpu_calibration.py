@@ -69,6 +69,7 @@ def test_packed_faster_is_chosen_and_the_mlp_gelu_fused(tmp_path):
         ([[0.5] * 9, [0.7] * 9], "packed"),  # faster everywhere
         ([[0.3] * 9, [1.2] * 9], "plain"),  # far faster on average, but clearly slower at one input
         ([[0.99] * 9, [0.99] * 9], "plain"),  # within the margin: a tie keeps the plain path
+        ([[1.02] * 9, [0.5] * 9], "packed"),  # the same kernel at one input (a wrapper's cost), twice as fast at one
         ([[0.6, 0.6, 0.6, 0.6, 0.6, 3.0, 4.0], [0.8] * 7], "packed"),  # a few disturbed pairs do not decide
         ([[1.0, 1.3, 0.7, 1.2, 0.8, 1.1, 0.9], [1.05, 0.95] * 4], "plain"),  # noise around 1: no gain shown
         ([], "plain"),

@@ -9,10 +9,10 @@ conditioning-free guidance): two warm-up calls each, then calls alternating betw
 50 each), in :data:`BLOCKS` blocks that take the inputs in turn. A pair of neighbouring calls sees the same load on
 the machine (a busy machine slows both), so the fast kernel's time is judged relative to the plain path's, pair by
 pair. A trial keeps the fast kernel only when the median of those ratios is :data:`MARGIN` below 1 on (geometric)
-average over the inputs, and it is not clearly slower at any one input (in :data:`CLEARLY` of the pairs or more): a
-kernel is never chosen where it measurably loses; otherwise, and on ties, the plain path stays. Two trials decide; if
-they disagree (other work on a shared machine spoiled one), a third. About 0.2 s per layer shape,
-a few seconds for a real-size model, once.
+average over the inputs, and it is not clearly slower at any one input (by more than :data:`SLACK` in :data:`CLEARLY`
+of the pairs or more): a kernel is never chosen where it measurably loses; otherwise, and on ties, the plain path
+stays. Two trials decide; if they disagree (other work on a shared machine spoiled one), a third. About 0.2 s per
+layer shape, a few seconds for a real-size model, once.
 
 Decisions are cached in ``$XDG_CACHE_HOME/tortoise/cpu-kernels/<machine>.json`` (``~/.cache`` without it), one file
 per machine: its key is the CPU model name, the instruction-set flags these kernels depend on, the torch version and
@@ -56,7 +56,7 @@ VERSION = 1  # of the measurement (inputs, rule): part of the machine key, so a 
 BLOCKS = 3  # separate measurements per input, spread in time (a burst of other work spoils one)
 MIN_REPEATS, MAX_REPEATS, BUDGET = 5, 50, 0.02  # timed calls per run and block: about BUDGET seconds' worth
 MARGIN = 0.03  # the fast kernel must save at least this share of the time, on average over the inputs
-CLEARLY = 0.75  # and not be slower at any one input in this share of the pairs of calls or more
+CLEARLY, SLACK = 0.75, 0.05  # and not be more than SLACK slower at any one input in CLEARLY of the pairs or more
 # instruction-set features oneDNN's and MKL's kernel choice depends on (Linux /proc/cpuinfo names)
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
          "avx_vnni")  # fmt: skip
@@ -155,10 +155,11 @@ def pair_ratios(fast: str, times: Mapping[str, list[float]]) -> list[float]:
 def pick(fast: str, ratios: list[list[float]]) -> str:
     """``fast`` when, per input, its time relative to the plain path's (``ratios``: the pairs' ratios of each input)
     has a median :data:`MARGIN` below 1 on (geometric) average over the inputs and is not clearly above 1 at any
-    input (higher in :data:`CLEARLY` of the pairs or more); otherwise "plain"."""
+    input (above ``1 + SLACK`` in :data:`CLEARLY` of the pairs or more); otherwise "plain"."""
     if not ratios or not all(ratios):
         return "plain"
-    if any(statistics.quantiles(r, n=4)[0] > 1 if len(r) > 1 else r[0] > 1 for r in ratios):
+    low = [statistics.quantiles(r, n=4)[0] if len(r) > 1 else r[0] for r in ratios]  # 3/4 of the pairs above it
+    if max(low) > 1 + SLACK:
         return "plain"
     centers = [max(statistics.median(r), 1e-9) for r in ratios]
     mean = math.exp(sum(math.log(c) for c in centers) / len(centers))
