@@ -198,17 +198,20 @@ class Calibration:
             ms, ratios = ms if isinstance(ms, dict) else {}, tuple(ratios) if isinstance(ratios, list) else ()
             choice = Choice(entry["kernel"], "cached", ms, ratios)
         else:
-            per_input = runs()
-            trials = [self._trial(fast, per_input) for _ in range(2)]
-            if trials[0].kernel != trials[1].kernel:  # a burst of other work decided one of them: a third decides
-                trials.append(self._trial(fast, per_input))
-            kernels = [t.kernel for t in trials]
-            choice = next(t for t in trials if t.kernel == max(set(kernels), key=kernels.count))
+            choice = self._measured(fast, runs())
             self._store(key, choice)
-            log.info("cpu kernel for %s: %s (measured %s: ms %s, %s/plain %s)", key, choice.kernel, kernels, choice.ms,
-                     fast, choice.ratios)  # fmt: skip
+            log.info("cpu kernel for %s: %s (measured: ms %s, %s/plain %s)", key, choice.kernel, choice.ms, fast,
+                     choice.ratios)  # fmt: skip
         self.choices[key] = choice
         return choice
+
+    def _measured(self, fast: str, per_input: list[Runs]) -> Choice:
+        """Two trials' verdict; a third when they disagree (a burst of other work decided one of them)."""
+        trials = [self._trial(fast, per_input) for _ in range(2)]
+        if trials[0].kernel != trials[1].kernel:
+            trials.append(self._trial(fast, per_input))
+        kernels = [t.kernel for t in trials]
+        return next(t for t in trials if t.kernel == max(set(kernels), key=kernels.count))
 
     def _trial(self, fast: str, per_input: list[Runs]) -> Choice:
         """One measurement of ``fast`` against "plain" at every input, in :data:`BLOCKS` blocks; its verdict."""

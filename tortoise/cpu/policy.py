@@ -68,13 +68,7 @@ def prepack(
     calibration = calibration or Calibration()
     if calibration.mode == "plain" or not packer.packing_works(next(module.parameters()).dtype):
         return 0
-    chosen = {}  # layer shape -> whether it gets the packer's kernel
-    for _, _, layer in packer.targets(module):
-        key = trial_key(packer.KERNEL, layer)
-        if key not in chosen:
-            runs = lambda layer=layer: trial_runs(packer.KERNEL, layer, packer.wrap(layer))  # noqa: E731
-            chosen[key] = calibration.choose(key, packer.KERNEL, runs).kernel == packer.KERNEL
-    keep = lambda layer: chosen.get(trial_key(packer.KERNEL, layer), False)  # noqa: E731
+    keep = _chooser(module, packer, calibration)
     need = sum(packer.layer_bytes(layer) for _, _, layer in packer.targets(module) if keep(layer))
     if caps.free_memory is not None and need > caps.free_memory * 0.5:
         warnings.warn(
@@ -84,6 +78,17 @@ def prepack(
         )
         return 0
     return packer.pack_layers(module, keep=keep) if need else 0
+
+
+def _chooser(module: nn.Module, packer, calibration: Calibration):
+    """Whether a layer of ``module`` gets ``packer``'s kernel: decided by ``calibration`` once per layer shape."""
+    chosen = {}  # trial key -> whether it gets the packer's kernel
+    for _, _, layer in packer.targets(module):
+        key = trial_key(packer.KERNEL, layer)
+        if key not in chosen:
+            runs = lambda layer=layer: trial_runs(packer.KERNEL, layer, packer.wrap(layer))  # noqa: E731
+            chosen[key] = calibration.choose(key, packer.KERNEL, runs).kernel == packer.KERNEL
+    return lambda layer: chosen.get(trial_key(packer.KERNEL, layer), False)
 
 
 def _inputs(layer: nn.Module) -> list[tuple[int, ...]]:
