@@ -80,11 +80,25 @@ def driver_parser(description: str) -> argparse.ArgumentParser:
     return ap
 
 
+def cpu_flags() -> list[str]:
+    """The CPU's instruction-set features our kernel choice depends on (Linux; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16") if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def machine_info() -> dict[str, Any]:
-    """What the figures depend on: CPU, cores, load, torch and its threads."""
+    """What the figures depend on: CPU (model, features), cores, load, torch and its threads, our kernel choice."""
     env = _with_our_process_settings(dict(os.environ))  # what the workers get
     return {
         "cpu": cpu_name(),
+        "cpu_flags": cpu_flags(),
+        "cpu_kernels": env.get("TORTOISE_CPU_KERNELS", "auto"),  # tortoise/cpu/calibration.py
         "nproc": os.cpu_count(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),

@@ -14,6 +14,9 @@ torch.set_num_threads(int(os.environ.get("TORTOISE_TEST_THREADS", "2")))
 # (bench/gpu/run.py runs them with cuda and fp32/bf16/fp16).
 TEST_DEVICE = os.environ.get("TORTOISE_TEST_DEVICE", "cpu")
 TEST_PRECISION = os.environ.get("TORTOISE_TEST_PRECISION", "fp32")
+# The CPU kernels the tests were written for, every time: no calibration timings (tortoise/cpu/calibration.py), no
+# writes to the user's cache. Tests of the calibration itself choose their mode explicitly.
+os.environ.setdefault("TORTOISE_CPU_KERNELS", "fast")
 
 
 def pytest_collection_modifyitems(config, items):

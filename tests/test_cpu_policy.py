@@ -20,6 +20,12 @@ CPU = torch.device("cpu")
 needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="this torch build has no oneDNN packing")
 
 
+@pytest.fixture(autouse=True)
+def _kernels_forced_on(monkeypatch):
+    """These tests check where the kernels go and what they compute: forced on, whatever this CPU would measure."""
+    monkeypatch.setenv("TORTOISE_CPU_KERNELS", "fast")
+
+
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 

@@ -20,6 +20,12 @@ needs_packing = pytest.mark.skipif(not packing_works(torch.float32), reason="thi
 CPU = devices.Capabilities("cpu", "test CPU", total_memory=16 << 30, free_memory=8 << 30)
 
 
+@pytest.fixture(autouse=True)
+def _kernels_forced_on(monkeypatch):
+    """These tests check where the kernels go and what they compute: forced on, whatever this CPU would measure."""
+    monkeypatch.setenv("TORTOISE_CPU_KERNELS", "fast")
+
+
 def _layer(dtype: torch.dtype, seed: int = 0) -> nn.Linear:
     torch.manual_seed(seed)
     return nn.Linear(96, 80).to(dtype)
@@ -134,32 +140,45 @@ def test_bf16_packed_conv1d_under_autocast_matches_autocast_and_follows_dtype_ch
 
 # ---- policy (cpu.policy.prepack) ---------------------------------------------------------------------------
 def _fake_packer(works: bool = True):
+    """The packer interface of ``policy.prepack`` over the real layer targets, recording what it is asked to pack."""
     calls = []
+
+    def pack_layers(model, keep=None):
+        calls.append(model)
+        return len([t for t in prepacked.targets(model) if keep is None or keep(t[2])])
+
     return types.SimpleNamespace(
-        packed_bytes=packed_bytes,
+        KERNEL="packed",
+        targets=prepacked.targets,
+        wrap=prepacked.wrap,
+        layer_bytes=prepacked.layer_bytes,
         packing_works=lambda dtype: works,
-        pack_layers=lambda model: calls.append(model) or 3,
+        pack_layers=pack_layers,
         calls=calls,
     )
 
 
 def test_prepack_policy_packs_on_the_cpu_only():
-    model = nn.Linear(4, 4)
+    model = nn.Sequential(nn.Linear(4, 4))
     packer = _fake_packer()
     gpu = devices.Capabilities("xpu", "test GPU", total_memory=8 << 30)
     assert policy.prepack(model, gpu, packer=packer) == 0 and not packer.calls
-    assert policy.prepack(model, CPU, packer=packer) == 3 and packer.calls == [model]
+    assert policy.prepack(model, CPU, packer=packer) == 1 and packer.calls == [model]
 
 
-def test_prepack_policy_respects_the_switch_and_broken_builds(monkeypatch):
-    model = nn.Linear(4, 4)
+def test_prepack_policy_respects_the_switches_and_broken_builds(monkeypatch):
+    model = nn.Sequential(nn.Linear(4, 4))
     assert policy.prepack(model, CPU, packer=_fake_packer(works=False)) == 0
+    monkeypatch.setenv("TORTOISE_CPU_KERNELS", "plain")
+    assert policy.prepack(model, CPU, packer=_fake_packer()) == 0
+    monkeypatch.setenv("TORTOISE_CPU_KERNELS", "fast")
     monkeypatch.setenv("TORTOISE_NO_PACK", "1")
     assert policy.prepack(model, CPU, packer=_fake_packer()) == 0
+    assert type(model[0]) is nn.Linear
 
 
 def test_prepack_policy_skips_with_a_warning_when_memory_is_short():
-    model = nn.Linear(1024, 1024)  # 4 MiB of weights
+    model = nn.Sequential(nn.Linear(1024, 1024))  # 4 MiB of weights
     short = devices.Capabilities("cpu", "test CPU", total_memory=16 << 20, free_memory=6 << 20)
     packer = _fake_packer()
     with pytest.warns(UserWarning, match="free memory"):

@@ -15,6 +15,12 @@ from tortoise.models.diffusion_decoder import DiffusionConfig, DiffusionTts
 CPU = devices.Capabilities("cpu", "test CPU", total_memory=16 << 30, free_memory=8 << 30)
 
 
+@pytest.fixture(autouse=True)
+def _kernels_forced_on(monkeypatch):
+    """These tests check where the kernels go and what they compute: forced on, whatever this CPU would measure."""
+    monkeypatch.setenv("TORTOISE_CPU_KERNELS", "fast")
+
+
 def _conv(c_in: int, c_out: int, *, bias: bool = True, seed: int = 0) -> nn.Conv1d:
     torch.manual_seed(seed)
     return nn.Conv1d(c_in, c_out, 3, padding=1, bias=bias)

@@ -12,7 +12,9 @@ from pathlib import Path
 import torch
 
 from . import devices, doctor_deep, hardware
+from .cpu import calibration
 from .cpu.prepacked import packing_works
+from .errors import InvalidInputError
 
 
 @dataclass
@@ -100,10 +102,15 @@ def run(
             r.add("cpu weight packing", "off (TORTOISE_NO_PACK is set)")
         else:
             packing = [name for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)) if packing_works(dt)]
+            try:
+                choice = calibration.describe(calibration.Calibration())
+            except InvalidInputError as e:
+                r.problems.append(str(e))
+                choice = "not chosen (see the problem below)"
             r.add(
                 "cpu weight packing",
                 (", ".join(packing) if packing else "unavailable in this PyTorch (slower)")
-                + "; fp32 diffusion kernel-3 convolutions by Winograd F(4,3)",
+                + f" (also Winograd F(4,3) for fp32 diffusion kernel-3 convolutions); which layers get them: {choice}",
             )
         waiting = {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ}
         wait_text = ", ".join(f"{k}={v}" for k, v in waiting.items()) or "OpenMP's default waiting"

@@ -2,8 +2,9 @@
 
 - :func:`prepare` (``policy.py``): the one entry point for a loaded model. It decides which parts of which model
   get which kernel, and whether the machine at hand can hold and run them: weights pre-packed for oneDNN
-  (``prepacked.py``) and Winograd F(4, 3) kernel-3 convolutions (``winograd.py``). ``TORTOISE_NO_PACK=1`` turns
-  both off.
+  (``prepacked.py``) and Winograd F(4, 3) kernel-3 convolutions (``winograd.py``), each layer shape only where it
+  is faster than the plain path on this machine (``calibration.py``: measured at the first load, cached per machine;
+  ``TORTOISE_CPU_KERNELS=auto|fast|plain``). ``TORTOISE_NO_PACK=1`` turns both off.
 - ``runtime.py``: process-wide settings (how OpenMP threads wait, how the C heap keeps memory), set by the CLI and
   the app before torch is imported. So this package imports nothing at import time; :func:`prepare` is loaded on
   first use.

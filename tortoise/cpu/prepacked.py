@@ -143,23 +143,42 @@ def _packable(layer: nn.Module) -> bool:
     )
 
 
-def pack_layers(module: nn.Module) -> int:
-    """Replace every plain ``nn.Linear`` / ``nn.Conv1d`` in ``module`` (fp32/bf16 weights on the CPU) by its packed
-    form; return how many were replaced."""
-    targets = [
+# ---- the packer interface of policy.prepack -------------------------------------------------------------------------
+KERNEL = "packed"
+
+
+def targets(module: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """(parent, name, layer) for every plain ``nn.Linear`` / ``nn.Conv1d`` of ``module`` with fp32/bf16 CPU weights."""
+    return [
         (parent, name, child)
         for parent in module.modules()
         for name, child in parent.named_children()
         if _packable(child) and child.weight.device.type == "cpu" and child.weight.dtype in _DTYPES
     ]
-    for parent, name, child in targets:
-        setattr(parent, name, PackedLinear(child) if isinstance(child, nn.Linear) else PackedConv1d(child))
-    return len(targets)
+
+
+def wrap(layer: nn.Module) -> PackedLinear | PackedConv1d:
+    """``layer``'s packed form (the same parameters)."""
+    return PackedLinear(layer) if isinstance(layer, nn.Linear) else PackedConv1d(layer)
+
+
+def pack_layers(module: nn.Module, keep=None) -> int:
+    """Replace every target layer of ``module`` (those ``keep(layer)`` accepts, if given) by its packed form; return
+    how many were replaced."""
+    chosen = [t for t in targets(module) if keep is None or keep(t[2])]
+    for parent, name, child in chosen:
+        setattr(parent, name, wrap(child))
+    return len(chosen)
+
+
+def layer_bytes(layer: nn.Module) -> int:
+    """Bytes of ``layer``'s packed copy (about the weight's own size)."""
+    return layer.weight.numel() * layer.weight.element_size()
 
 
 def packed_bytes(module: nn.Module) -> int:
     """Bytes the packed copies of ``module``'s packable weights would take (about the weights' own size)."""
-    return sum(m.weight.numel() * m.weight.element_size() for m in module.modules() if _packable(m))
+    return sum(layer_bytes(m) for m in module.modules() if _packable(m))
 
 
 @functools.cache

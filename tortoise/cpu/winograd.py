@@ -112,10 +112,12 @@ def eligible(layer: nn.Module, min_channels: int = 1) -> bool:
 
 
 # ---- the packer interface of policy.prepack -------------------------------------------------------------------------
+KERNEL = "winograd"
 MIN_CHANNELS = 256  # narrower convolutions gain too little for the copy
 
 
-def _targets(module: nn.Module) -> list[tuple[nn.Module, str, nn.Conv1d]]:
+def targets(module: nn.Module) -> list[tuple[nn.Module, str, nn.Conv1d]]:
+    """(parent, name, layer) for every eligible float32 CPU convolution of ``module``."""
     return [
         (parent, name, child)
         for parent in module.modules()
@@ -124,9 +126,18 @@ def _targets(module: nn.Module) -> list[tuple[nn.Module, str, nn.Conv1d]]:
     ]
 
 
+def wrap(layer: nn.Conv1d) -> WinogradConv1d:
+    return WinogradConv1d(layer)
+
+
+def layer_bytes(layer: nn.Conv1d) -> int:
+    """Bytes of the transformed copy (6/3 of the weight)."""
+    return A * layer.weight[:, :, 0].numel() * 4
+
+
 def packed_bytes(module: nn.Module) -> int:
-    """Bytes of the transformed copies (6/3 of each eligible weight)."""
-    return sum(A * c.weight[:, :, 0].numel() * 4 for _, _, c in _targets(module))
+    """Bytes of the transformed copies of ``module``'s eligible convolutions."""
+    return sum(layer_bytes(c) for _, _, c in targets(module))
 
 
 def packing_works(dtype: torch.dtype) -> bool:
@@ -134,9 +145,10 @@ def packing_works(dtype: torch.dtype) -> bool:
     return dtype == torch.float32
 
 
-def pack_layers(module: nn.Module) -> int:
-    """Replace every eligible float32 CPU convolution of ``module`` by its Winograd form; return how many."""
-    targets = _targets(module)
-    for parent, name, child in targets:
+def pack_layers(module: nn.Module, keep=None) -> int:
+    """Replace every eligible float32 CPU convolution of ``module`` (those ``keep(layer)`` accepts, if given) by its
+    Winograd form; return how many."""
+    chosen = [t for t in targets(module) if keep is None or keep(t[2])]
+    for parent, name, child in chosen:
         setattr(parent, name, WinogradConv1d(child))
-    return len(targets)
+    return len(chosen)
