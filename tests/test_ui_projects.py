@@ -221,11 +221,11 @@ def test_export_m4b_after_render_and_refusal_before(tab):
         tab.on_export("book", "m4b", "chapter", -1)
     run(tab, RenderRequest("book", chapter=1))
     out = by_id(tab, tab.on_export("book", "srt", "chapter", 1))
-    assert out["export_file"].endswith("exports/book-chapter02.srt") and "1 chapter mark" in out["export_msg"]
+    assert out["export_file"]["value"].endswith("exports/book-chapter02.srt") and "1 chapter mark" in out["export_msg"]
     run(tab, RenderRequest("book"))
     av = pytest.importorskip("av")
     out = by_id(tab, tab.on_export("book", "m4b", "book", 0))
-    with av.open(out["export_file"]) as f:
+    with av.open(out["export_file"]["value"]) as f:
         assert [c["metadata"].get("title") for c in f.chapters()] == ["Chapter 1", "Chapter 2"]
     assert "LUFS" in out["export_msg"]
 

@@ -64,19 +64,6 @@ def layout(preset: str) -> dict:
     c["summary"] = gr.Markdown(S.NO_PROJECTS, elem_id="proj-summary")
     c["checks"] = gr.Checkbox(label=S.CHECK_TAKES, value=True, elem_id="proj-checks")
     with gr.Row():
-        c["chapter"] = gr.Dropdown(label=S.CHAPTER, choices=[(S.ALL_CHAPTERS, -1)], value=-1, scale=4,
-                                   elem_id="proj-chapter")  # fmt: skip
-        c["show"] = gr.Radio(S.SHOW_CHOICES, value="all", label=S.SHOW_SEGMENTS, scale=3, elem_id="proj-show")
-    with gr.Row():
-        c["prev"] = gr.Button(S.PREVIOUS, size="sm", elem_id="proj-prev")
-        c["page"] = gr.Number(1, label=S.PAGE_NUMBER, precision=0, minimum=1, elem_id="proj-page")
-        c["pages"] = gr.Markdown(elem_id="proj-pages")
-        c["next"] = gr.Button(S.NEXT, size="sm", elem_id="proj-next")
-    c["table"] = gr.Dataframe(headers=S.SEGMENT_HEADERS, label=S.SEGMENTS_TABLE, interactive=False, wrap=True,
-                              column_widths=["5%", "45%", "12%", "8%", "15%", "7%", "8%"], max_height=600,
-                              elem_id="proj-table")  # fmt: skip
-    segment_layout(c)
-    with gr.Row():
         c["scope"] = gr.Radio(S.SCOPE_CHOICES, value="book", label=S.RENDER_SCOPE, elem_id="proj-scope")
         c["which"] = gr.Radio(S.WHICH_CHOICES, value="pending", label=S.RENDER_WHICH, elem_id="proj-which")
     with gr.Row():
@@ -90,18 +77,36 @@ def layout(preset: str) -> dict:
     c["progress"] = gr.HTML(elem_id="proj-progress")
     c["timer"] = gr.Timer(2.0, active=False)
     with gr.Row():
+        c["chapter"] = gr.Dropdown(label=S.CHAPTER, choices=[(S.ALL_CHAPTERS, -1)], value=-1, scale=4,
+                                   elem_id="proj-chapter")  # fmt: skip
+        c["show"] = gr.Radio(S.SHOW_CHOICES, value="all", label=S.SHOW_SEGMENTS, scale=3, elem_id="proj-show")
+    with gr.Row():
+        c["prev"] = gr.Button(S.PREVIOUS, size="sm", elem_id="proj-prev")
+        c["page"] = gr.Number(1, label=S.PAGE_NUMBER, precision=0, minimum=1, elem_id="proj-page")
+        c["pages"] = gr.Markdown(elem_id="proj-pages")
+        c["next"] = gr.Button(S.NEXT, size="sm", elem_id="proj-next")
+    c["table"] = gr.Dataframe(headers=S.SEGMENT_HEADERS, label=S.SEGMENTS_TABLE, interactive=False, wrap=True,
+                              column_widths=["5%", "45%", "12%", "8%", "15%", "7%", "8%"], max_height=600,
+                              elem_id="proj-table")  # fmt: skip
+    segment_layout(c)
+    with gr.Row():
         c["format"] = gr.Dropdown(list(EXPORT_FORMATS), value="m4b", label=S.EXPORT_FORMAT, elem_id="proj-format")
         c["export_scope"] = gr.Radio(S.EXPORT_SCOPE_CHOICES, value="book", label=S.EXPORT_SCOPE,
                                      elem_id="proj-export-scope")  # fmt: skip
         c["export"] = gr.Button(S.EXPORT, elem_id="proj-export")
-    c["export_file"] = gr.File(label=S.EXPORT_FILE, interactive=False, elem_id="proj-export-file")
+    c["export_file"] = gr.File(label=S.EXPORT_FILE, interactive=False, visible=False, elem_id="proj-export-file")
     c["export_msg"] = gr.Markdown(elem_id="proj-export-msg")
     return c
 
 
+def note_html(text: str) -> str:
+    """A line in the progress area (no stage bars: nothing is running)."""
+    return f'<div class="tts-progress">{html.escape(text)}</div>'
+
+
 def segment_layout(c: dict) -> None:
     """The chosen segment: text, voice, takes and players, and what can be done to it."""
-    with gr.Group(elem_id="proj-segment"):
+    with gr.Column(variant="panel", elem_id="proj-segment"):
         c["seg_info"] = gr.Markdown(S.PICK_SEGMENT, elem_id="proj-seg-info")
         with gr.Row():
             with gr.Column(scale=3):
@@ -140,7 +145,7 @@ class ProjectsTab:
                         c["take_audio"]]  # fmt: skip
         self.open_out = [c["summary"], c["checks"], c["chapter"], c["show"], *self.view_out, *self.seg_out]
         shared.voices.add([c["new_voice"], c["seg_voice"]], self.voice_lists)
-        shared.load.add([c["pick"]], self.project_list)
+        shared.load.add([c["pick"], c["new"]], self.project_list)  # "New project" open while there is none
 
     # ---- what the page shows ------------------------------------------------------------------------------------
     def voice_lists(self) -> dict:
@@ -153,7 +158,7 @@ class ProjectsTab:
     def project_list(self, keep: str | None = None) -> dict:
         names = projects.project_names(self.engine)
         value = keep if keep in names else (names[0] if names else None)
-        return {self.c["pick"]: gr.update(choices=names, value=value)}
+        return {self.c["pick"]: gr.update(choices=names, value=value), self.c["new"]: gr.update(open=not names)}
 
     def view(self, name, chapter, show, page) -> dict:
         """The table's page (and the ids of its rows) for the current view."""
@@ -214,8 +219,9 @@ class ProjectsTab:
     # ---- events -------------------------------------------------------------------------------------------------
     def wire(self) -> None:
         c = self.c
-        self.tab.select(lambda name: self.project_list(name), c["pick"], c["pick"], **LIGHT)
-        c["refresh"].click(lambda name: self.project_list(name), c["pick"], c["pick"], **LIGHT)
+        # (not "New project": opening the tab must not re-render a form being filled)
+        self.tab.select(lambda name: self.project_list(name)[c["pick"]], c["pick"], c["pick"], **LIGHT)
+        c["refresh"].click(lambda name: self.project_list(name), c["pick"], [c["pick"], c["new"]], **LIGHT)
         c["pick"].change(alerts.shown(c["summary"])(self.opened), c["pick"], self.open_out, **LIGHT)
         create = [c["new_name"], c["new_file"], c["new_text"], c["new_voice"], c["new_preset"], c["new_checks"]]
         c["create"].click(alerts.shown(c["new_msg"])(self.on_create), create,
@@ -264,8 +270,7 @@ class ProjectsTab:
         folder = self.projects.create(name, source=file, text=text, voice=voice, preset=preset, checks=checks)
         n = sum(len(ch.segments) for ch in folder.project.chapters)
         msg = S.PROJECT_CREATED.format(name=folder.path.name, chapters=len(folder.project.chapters), segments=n)
-        return {c["new_msg"]: msg, **self.project_list(folder.path.name), c["new_file"]: None, c["new_text"]: "",
-                c["new"]: gr.update(open=False)}  # fmt: skip
+        return {**self.project_list(folder.path.name), c["new_msg"]: msg, c["new_file"]: None, c["new_text"]: ""}
 
     def on_checks(self, name, enabled) -> dict:
         folder = self.projects.get(name)
@@ -422,24 +427,24 @@ class ProjectsTab:
             self.engine.end(session, job)
         error = box.get("error")
         if isinstance(error, JobCancelled):
-            yield {c["progress"]: generate.stage_html(None, S.RENDER_CANCELLED)}
+            yield {c["progress"]: note_html(S.RENDER_CANCELLED)}
         elif error is not None:
             yield {c["progress"]: alerts.error_html(error)}
         else:
-            yield {c["progress"]: generate.stage_html(None, box["message"])}
+            yield {c["progress"]: note_html(box["message"])}
 
     @staticmethod
     def progress_html(job) -> str:
         """Segment i of n with the stage bars of the take in flight, the time so far and the time left (ETA)."""
         if not job.running:
-            return generate.stage_html(None, S.WAITING_GPU)
+            return note_html(S.WAITING_GPU)
         eta = projects.clock(getattr(job, "eta", None))
         line = S.RENDER_PROGRESS.format(elapsed=projects.clock(time.monotonic() - job.started), eta=eta)
         return generate.stage_html(job) + f'<div class="tts-progress">{html.escape(line)}</div>'
 
     def on_cancel(self, request: gr.Request):
         job = self.engine.cancel(request.session_hash)
-        return generate.stage_html(None, S.CANCEL_REQUESTED if job is not None else S.NOTHING_TO_CANCEL)
+        return note_html(S.CANCEL_REQUESTED if job is not None else S.NOTHING_TO_CANCEL)
 
     def on_tick(self, name, chapter, show, page, stamp) -> dict:
         """While a render runs: the page and summary redrawn when the project file changed since they were drawn."""
@@ -465,4 +470,4 @@ class ProjectsTab:
         if scope == "chapter" and (chapter is None or chapter < 0):
             raise InvalidInputError(S.PICK_CHAPTER)
         path, note = projects.export_project(self.projects, name, fmt, chapter if scope == "chapter" else None)
-        return {self.c["export_file"]: str(path), self.c["export_msg"]: note}
+        return {self.c["export_file"]: gr.update(value=str(path), visible=True), self.c["export_msg"]: note}
