@@ -4,7 +4,6 @@ pending only, one segment), cancel, checks without the recogniser, export, and s
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 import soundfile as sf
@@ -14,17 +13,16 @@ gr = pytest.importorskip("gradio")
 from tortoise.errors import InvalidInputError  # noqa: E402
 from tortoise.project import ProjectFolder, Take  # noqa: E402
 from tortoise.project.model import Chapter, Project  # noqa: E402
-from ui import projects  # noqa: E402
+from ui import project_render, projects  # noqa: E402
 from ui import strings as S  # noqa: E402
 from ui.engine import Engine, Job, JobCancelled  # noqa: E402
 from ui.page import Shared  # noqa: E402
-from ui.projects import RenderRequest  # noqa: E402
+from ui.project_render import RenderRequest  # noqa: E402
 from ui.projects_tab import ProjectsTab  # noqa: E402
 from ui.state import Settings  # noqa: E402
 
 QUICK = {"num_autoregressive_samples": 2, "diffusion_steps": 2, "max_mel_tokens": 24}
 BOOK = "Chapter 1\n\nThe first line. The second line.\n\nChapter 2\n\nThe third line."
-REQUEST = SimpleNamespace(session_hash="tab")
 
 
 @pytest.fixture
@@ -63,7 +61,8 @@ def make(tab, name="book", text=BOOK, *, checks=False, seed=7):
 
 def run(tab, req: RenderRequest) -> list[dict]:
     """The render generator to its end: its updates by name."""
-    return [by_id(tab, u) for u in tab.run(req, REQUEST, lambda *a, **k: None)]
+    stream = project_render.stream(tab.engine, tab.projects, req, "tab", lambda *a, **k: None, poll=0.05)
+    return [by_id(tab, u) for u in tab.display(stream)]
 
 
 def edit(tab, fn, name, segment_id, *, text="", voice=None, take=None, chapter=-1):
@@ -110,7 +109,7 @@ def test_pages_and_filters(tab):
     assert last["page"] == -(-n // projects.PAGE) and f"of {last['page']} " in last["pages"]
     assert len(last["table"]) == n - (last["page"] - 1) * projects.PAGE
     seg = folder.project.chapters[0].segments[60]
-    by_id(tab, tab.edit(tab.on_mark_bad)("book", 0, "all", 1, seg.id, "", None, None))
+    by_id(tab, tab.edit(projects.mark_bad)("book", 0, "all", 1, seg.id, "", None, None))
     bad = by_id(tab, tab.view("book", 0, "bad", 1))
     assert bad["ids"] == [seg.id] and bad["table"][0][3] == "bad" and "(1 segments)" in bad["pages"]
 
@@ -128,10 +127,10 @@ def test_render_edit_then_only_the_edited_segment_again(tab):
     stamps = {k: (f.stat().st_mtime_ns, f.read_bytes()) for k, f in files.items()}
     target = segments[1]
 
-    out = edit(tab, tab.on_save_text, "book", target.id, text="A brand new line.")
+    out = edit(tab, projects.save_text, "book", target.id, text="A brand new line.")
     assert out["seg_msg"] == S.SAVED_TEXT and out["seg_text"] == "A brand new line." and "edited" in out["seg_info"]
     assert [r[3] for r in out["table"]].count("edited") == 1 and "1 edited" in out["summary"]
-    assert edit(tab, tab.on_save_text, "book", target.id, text="A brand  new line.")["seg_msg"] == S.UNCHANGED
+    assert edit(tab, projects.save_text, "book", target.id, text="A brand  new line.")["seg_msg"] == S.UNCHANGED
 
     updates = run(tab, RenderRequest("book"))
     assert "Rendered 1 segment(s)" in updates[-1]["progress"]
@@ -144,7 +143,7 @@ def test_render_edit_then_only_the_edited_segment_again(tab):
     assert "older text" in panel["takes"]["choices"][0][0] and panel["seg_audio"]["value"].endswith("_t2.flac")
     assert tab.on_take_pick("book", target.id, 1).endswith("_t1.flac")
 
-    out = edit(tab, tab.on_use_take, "book", target.id, take=1)
+    out = edit(tab, projects.use_take, "book", target.id, take=1)
     assert target.take == 0 and target.status == "edited", "the old text's take: rendered again next time"
     reopened = ProjectFolder.open(folder.path).project
     assert reopened.to_dict() == folder.project.to_dict(), "every edit is saved at once"
@@ -176,7 +175,7 @@ def test_cancel_keeps_finished_segments_and_resume_makes_the_same_take(tab, engi
 
     job.progress = progress
     with pytest.raises(JobCancelled):
-        projects.render_request(engine, tab.projects, RenderRequest("book"), job)
+        project_render.render_request(engine, tab.projects, RenderRequest("book"), job)
     folder = tab.projects.get("book")
     statuses = [s.status for _, _, s in folder.project.segments()]
     assert statuses == ["done", "new", "new", "new"]
@@ -192,7 +191,7 @@ def test_a_segment_edited_while_rendered_is_marked_edited_again(tab):
     seg.text = "Changed during the render."
     from tortoise.project.render import RenderProgress
 
-    projects._after_segment(folder, Job(), RenderProgress(1, 4, seg, 1.0, 4.0))
+    project_render._after_segment(folder, Job(), RenderProgress(1, 4, seg, 1.0, 4.0))
     assert seg.status == "edited" and ProjectFolder.open(folder.path).project.chapters[0].segments[0].status == "edited"
 
 
@@ -233,16 +232,16 @@ def test_export_m4b_after_render_and_refusal_before(tab):
 def test_split_merge_and_voice(tab):
     _, folder = make(tab)
     seg = folder.project.chapters[0].segments[1]
-    out = edit(tab, tab.on_split, "book", seg.id, text="The first line. | The second line.", chapter=0)
+    out = edit(tab, projects.split, "book", seg.id, text="The first line. | The second line.", chapter=0)
     assert [r[1] for r in out["table"]] == ["Chapter 1", "The first line.", "The second line."]
     assert out["seg_text"] == "The first line." and out["seg_msg"] == S.SPLIT_DONE
-    out = edit(tab, tab.on_merge, "book", seg.id, chapter=0)
+    out = edit(tab, projects.merge, "book", seg.id, chapter=0)
     assert out["seg_text"] == "The first line. The second line." and len(out["table"]) == 2
     with pytest.raises(InvalidInputError, match=r"Type \|"):
-        tab.edit(tab.on_split)("book", 0, "all", 1, seg.id, "no mark", None, None)
-    out = edit(tab, tab.on_set_voice, "book", seg.id, voice="train_daws", chapter=0)
+        tab.edit(projects.split)("book", 0, "all", 1, seg.id, "no mark", None, None)
+    out = edit(tab, projects.set_voice, "book", seg.id, voice="train_daws", chapter=0)
     assert out["table"][1][2] == "train_daws" and out["seg_voice"] == "train_daws"
-    out = edit(tab, tab.on_set_voice, "book", seg.id, voice=S.PROJECT_DEFAULT_VOICE, chapter=0)
+    out = edit(tab, projects.set_voice, "book", seg.id, voice=S.PROJECT_DEFAULT_VOICE, chapter=0)
     assert out["table"][1][2] == "train_grace" and seg.voice is None
 
 
@@ -267,8 +266,23 @@ def test_a_5000_segment_book_opens_and_updates_one_segment_quickly(tab, engine):
     assert len(opened["table"]) == projects.PAGE and opened["table"][0][4] == "0.04 ✓"
     target = opened["ids"][10]
     start = time.perf_counter()
-    out = edit(tab, tab.on_save_text, "big", target, text="An edited sentence.", chapter=0)
+    out = edit(tab, projects.save_text, "big", target, text="An edited sentence.", chapter=0)
     update = time.perf_counter() - start
     assert out["table"][10][3] == "edited" and "1 edited" in out["summary"]
     print(f"\n5,000 segments: open {cold * 1e3:.0f} ms, update one {update * 1e3:.0f} ms")
     assert cold < 5 and update < 3, "generous bounds for a busy CI machine; see the printed numbers"
+
+
+def test_a_chapter_render_needs_a_chapter_and_a_tab_has_one_job(tab, engine):
+    from types import SimpleNamespace
+
+    make(tab)
+    request = SimpleNamespace(session_hash="tab")
+    engine.submit("tab")  # as the click does
+    (out,) = [by_id(tab, u) for u in tab.on_render("book", "chapter", "pending", -1, request, lambda *a, **k: None)]
+    assert "Choose a chapter" in out["progress"] and engine.submit("tab") is not None, "refused, and the job ended"
+    # the tab's job is taken (a render runs): a second one is refused, never queued over it
+    assert engine.begin("tab") is not None
+    (out,) = run(tab, RenderRequest("book"))
+    assert "already" in out["progress"]
+    assert all(s.status == "new" for _, _, s in tab.projects.get("book").project.segments())

@@ -1,5 +1,6 @@
 """The Projects tab's work (the tab is ``ui.projects_tab``): where projects live, the open projects every handler and
-render share, the segment table's pages, making, rendering and exporting projects. Plain values in and out.
+render share, the segment table's pages, making, editing and exporting projects (rendering: ``ui.project_render``).
+Plain values in and out.
 
 Decisions:
 * Projects live in ``<output folder>/projects/<name>/`` (the output folder of Settings): the app already serves that
@@ -9,13 +10,6 @@ Decisions:
   ``project.json`` takes ~0.3 s, so it is read again only when another program changed it (its size or time differ
   from what this app last wrote or read) and no render of it is running. Every change and every save take the
   project's lock, so an edit made during a render never interleaves with the render's saves.
-* A segment edited while it was being rendered gets the take of its old text: it is marked ``edited`` again as soon as
-  that take is saved, so the next render makes it anew.
-* Regenerating one rendered segment whose text did not change draws a new random seed (its planned seed, from an
-  explicit project seed, would make the very same take again).
-* Rendering takes the engine's device lock (one device job at a time, like Generate) and the browser tab's one job
-  (``Engine.submit``/``begin``); Cancel stops the take in flight at its next progress report and keeps every finished
-  segment; the interrupted one stays pending with its planned seed, so rendering again makes the same take.
 * Exports are written to ``<project>/exports/`` from a copy of the project taken under its lock, so a render can go on
   while a book is encoded.
 """
@@ -23,25 +17,30 @@ Decisions:
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
-import secrets
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from tortoise.errors import InvalidInputError, ModelNotFoundError
-from tortoise.project import ProjectFolder, export, new_project
-from tortoise.project.checks import default_transcriber
+from tortoise.errors import InvalidInputError
+from tortoise.project import (
+    ProjectFolder,
+    choose_take,
+    edit_text,
+    export,
+    merge_with_next,
+    new_project,
+    set_segment,
+    set_status,
+    split_segment,
+)
 from tortoise.project.model import PENDING, Project, Segment
-from tortoise.project.render import RenderProgress, render, render_segment, select
 from tortoise.project.store import PROJECT_FILE
-from tortoise.redaction import Wav2VecAligner
 
 from . import strings as S
-from .engine import STAGES, Engine, Job
+from .engine import Engine
 
 PROJECTS_DIR = "projects"
 EXPORTS_DIR = "exports"
@@ -238,115 +237,45 @@ def segment_markdown(chapter: int, position: int, segment: Segment) -> str:
     return head
 
 
-# ---- checks, rendering, export ------------------------------------------------------------------------------------
-def checks_problem(project: Project) -> tuple[str, bool] | None:
-    """Why the checks cannot run now, and whether downloading the recogniser fixes it; None when they can (or are
-    off). Looks at the Hugging Face cache only; loads nothing."""
-    if not project.defaults.checks.enabled:
-        return None
-    if importlib.util.find_spec("transformers") is None:
-        return S.CHECKS_NEED_TRANSFORMERS, False
-    if not Wav2VecAligner().cached():
-        return S.CHECKS_NEED_MODEL, True
-    return None
+# ---- edits of one segment: (folder, id, text=, voice=, take=) -> (what was done, the segment to show) --------------
+def save_text(folder: ProjectFolder, segment_id: str, *, text: str, **_) -> tuple[str, str]:
+    before = segment_of(folder.project, segment_id)[2].text
+    segment = edit_text(folder, segment_id, (text or "").replace("|", " "))
+    return (S.UNCHANGED if segment.text == before else S.SAVED_TEXT), segment_id
 
 
-def download_recogniser() -> str:
-    Wav2VecAligner().download()
-    return S.RECOGNISER_DOWNLOADED
+def merge(folder: ProjectFolder, segment_id: str, **_) -> tuple[str, str]:
+    return S.MERGED, merge_with_next(folder, segment_id).id
 
 
-class Reporting:
-    """The pipeline with the job's progress callback on every take: live stage bars, and Cancel stops a take at its
-    next report rather than after it."""
-
-    def __init__(self, tts, job: Job):
-        self._tts, self._job = tts, job
-
-    def __getattr__(self, name):
-        return getattr(self._tts, name)
-
-    def tts(self, text, voice, options=None):
-        self._job.fractions = dict.fromkeys(STAGES, 0.0)
-        return self._tts.tts(text, voice, options, progress=self._job.progress)
+def split(folder: ProjectFolder, segment_id: str, *, text: str, **_) -> tuple[str, str]:
+    """Split where the user typed ``|`` (the text around it is saved too)."""
+    if "|" not in (text or ""):
+        raise InvalidInputError(S.NO_SPLIT_MARK)
+    head, _, tail = text.partition("|")
+    edit_text(folder, segment_id, f"{head.strip()} {tail.replace('|', ' ').strip()}")
+    first, _ = split_segment(folder, segment_id, len(" ".join(head.split())))
+    return S.SPLIT_DONE, first.id
 
 
-@dataclass(frozen=True)
-class RenderRequest:
-    name: str
-    chapter: int | None = None  # index, None: the whole book
-    which: str = "pending"  # tortoise.project.render.WHICH
-    segment: str | None = None  # one segment (regenerate): chapter and which are then ignored
+def set_voice(folder: ProjectFolder, segment_id: str, *, voice: str | None, **_) -> tuple[str, str]:
+    set_segment(folder, segment_id, voice=None if voice in (None, "", S.PROJECT_DEFAULT_VOICE) else voice)
+    return S.VOICE_SET, segment_id
 
 
-def _after_segment(folder: SharedFolder, job: Job, p: RenderProgress) -> None:
-    job.segment, job.segments, job.eta = p.done, p.total, p.eta
-    take = p.segment.accepted
-    if take is not None and take.text != p.segment.text:  # edited while it was being rendered
-        with folder.lock:
-            p.segment.status, p.segment.next_seed = "edited", None
-            folder.save()
+def use_take(folder: ProjectFolder, segment_id: str, *, take, **_) -> tuple[str, str]:
+    if not take:
+        raise InvalidInputError(S.PICK_TAKE)
+    choose_take(folder, segment_id, int(take))
+    return S.TAKE_CHOSEN.format(n=int(take)), segment_id
 
 
-def render_request(engine: Engine, projects: OpenProjects, req: RenderRequest, job: Job) -> str:
-    """Render what ``req`` asks with the engine's pipeline; returns what was done (a sentence). Raises
-    ``TortoiseError`` for what the user can fix; ``JobCancelled`` when Cancel stopped it (finished segments stay)."""
-    folder = projects.get(req.name)
-    if problem := checks_problem(folder.project):
-        raise ModelNotFoundError(problem[0])
-    missing = engine.missing_models()
-    if missing:
-        names = ", ".join(st.checkpoint.filename for st in missing)
-        raise ModelNotFoundError(S.PROJECT_MISSING_MODELS.format(names=names))
-    job.eta = None
-    if req.segment is None:
-        with folder.lock:
-            job.segment, job.segments = 0, len(select(folder.project, chapter=req.chapter, which=req.which))
-        if not job.segments:
-            return S.NOTHING_TO_RENDER.format(which=S.WHICH_NAMES[req.which])
-    with engine.gpu(job):
-        folder.rendering = True
-        try:
-            tts = Reporting(engine.tts(), job)
-            if req.segment is not None:
-                return _render_one(folder, tts, req.segment, job)
-            progress = lambda p: _after_segment(folder, job, p)  # noqa: E731
-            summary = render(folder, tts, chapter=req.chapter, which=req.which, progress=progress, cancel=job.cancel)
-        finally:
-            folder.rendering = False
-    failed = "; ".join(f"{k}: {v}" for k, v in summary.failed.items())
-    return S.RENDERED.format(n=len(summary.rendered), bad=len(summary.bad), time=clock(summary.seconds)) + (
-        " " + S.RENDER_FAILED.format(failed=failed) if failed else ""
-    )
+def mark_bad(folder: ProjectFolder, segment_id: str, **_) -> tuple[str, str]:
+    set_status(folder, segment_id, "bad")
+    return S.MARKED_BAD, segment_id
 
 
-def _render_one(folder: SharedFolder, tts, segment_id: str, job: Job) -> str:
-    project = folder.project
-    _, position, segment = segment_of(project, segment_id)
-    tts.check_voice(segment.voice or project.defaults.voice)
-    transcriber = default_transcriber(tts.device) if project.defaults.checks.enabled else None
-    job.segment, job.segments = 0, 1
-    with folder.lock:
-        if segment.status in ("done", "bad") and segment.next_seed is None and segment.seed is None:
-            segment.next_seed = secrets.randbelow(2**32)  # a new take, not the planned seed's take again
-            folder.save()
-    text = segment.text
-    try:
-        check = render_segment(folder, tts, position, segment, transcriber)
-    except InvalidInputError as e:
-        with folder.lock:
-            segment.status, segment.error = "failed", str(e)
-            folder.save()
-        raise
-    if segment.text != text:  # edited meanwhile
-        with folder.lock:
-            segment.status, segment.next_seed = "edited", None
-            folder.save()
-    job.segment = 1
-    verdict = "" if check is None else (S.TAKE_PASSED if check.passed else S.TAKE_FAILED)
-    return S.REGENERATED.format(n=position + 1, takes=len(segment.takes), verdict=verdict)
-
-
+# ---- export -------------------------------------------------------------------------------------------------------
 def export_project(projects: OpenProjects, name: str, fmt: str, chapter: int | None) -> tuple[Path, str]:
     """Write the book (or chapter index ``chapter``) as ``fmt`` into the project's exports folder; returns the file
     and a sentence saying what was written."""

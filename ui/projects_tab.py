@@ -15,29 +15,20 @@ Decisions:
   ``gr.SelectData`` annotations at run time.
 """
 
-import html
-import threading
-import time
-
 import gradio as gr
 
 from tortoise.errors import InvalidInputError
 from tortoise.options import PRESETS
 from tortoise.project import (
     EXPORT_FORMATS,
-    choose_take,
-    edit_text,
-    merge_with_next,
-    set_segment,
-    set_status,
-    split_segment,
 )
 
-from . import alerts, generate, projects, voices_tab
+from . import alerts, project_render, projects, voices_tab
 from . import strings as S
-from .engine import Engine, JobCancelled
+from .engine import Engine
 from .page import GPU, LIGHT, Shared
-from .projects import OpenProjects, RenderRequest
+from .project_render import RenderRequest
+from .projects import OpenProjects
 
 EXPORT = {"concurrency_id": "project-export", "concurrency_limit": 1, "api_visibility": "private"}
 
@@ -97,11 +88,6 @@ def layout(preset: str) -> dict:
     c["export_file"] = gr.File(label=S.EXPORT_FILE, interactive=False, visible=False, elem_id="proj-export-file")
     c["export_msg"] = gr.Markdown(elem_id="proj-export-msg")
     return c
-
-
-def note_html(text: str) -> str:
-    """A line in the progress area (no stage bars: nothing is running)."""
-    return f'<div class="tts-progress">{html.escape(text)}</div>'
 
 
 def segment_layout(c: dict) -> None:
@@ -237,8 +223,8 @@ class ProjectsTab:
         c["takes"].input(self.on_take_pick, [c["pick"], c["selected"], c["takes"]], c["take_audio"], **LIGHT)
 
         edits = {
-            "save_text": self.on_save_text, "merge": self.on_merge, "split": self.on_split,
-            "set_voice": self.on_set_voice, "use_take": self.on_use_take, "mark_bad": self.on_mark_bad,
+            "save_text": projects.save_text, "merge": projects.merge, "split": projects.split,
+            "set_voice": projects.set_voice, "use_take": projects.use_take, "mark_bad": projects.mark_bad,
         }  # fmt: skip
         edit_in = [*self.view_in, c["selected"], c["seg_text"], c["seg_voice"], c["takes"]]
         edit_out = [*self.view_out, *self.seg_out, c["summary"], c["seg_msg"]]
@@ -309,36 +295,6 @@ class ProjectsTab:
 
         return handler
 
-    def on_save_text(self, folder, segment_id, *, text, **_):
-        before = projects.segment_of(folder.project, segment_id)[2].text
-        seg = edit_text(folder, segment_id, (text or "").replace("|", " "))
-        return (S.UNCHANGED if seg.text == before else S.SAVED_TEXT), segment_id
-
-    def on_merge(self, folder, segment_id, **_):
-        return S.MERGED, merge_with_next(folder, segment_id).id
-
-    def on_split(self, folder, segment_id, *, text, **_):
-        if "|" not in (text or ""):
-            raise InvalidInputError(S.NO_SPLIT_MARK)
-        head, _, tail = text.partition("|")
-        edit_text(folder, segment_id, f"{head.strip()} {tail.replace('|', ' ').strip()}")
-        first, _ = split_segment(folder, segment_id, len(" ".join(head.split())))
-        return S.SPLIT_DONE, first.id
-
-    def on_set_voice(self, folder, segment_id, *, voice, **_):
-        set_segment(folder, segment_id, voice=None if voice in (None, "", S.PROJECT_DEFAULT_VOICE) else voice)
-        return S.VOICE_SET, segment_id
-
-    def on_use_take(self, folder, segment_id, *, take, **_):
-        if not take:
-            raise InvalidInputError(S.PICK_TAKE)
-        choose_take(folder, segment_id, int(take))
-        return S.TAKE_CHOSEN.format(n=int(take)), segment_id
-
-    def on_mark_bad(self, folder, segment_id, **_):
-        set_status(folder, segment_id, "bad")
-        return S.MARKED_BAD, segment_id
-
     # ---- rendering ----------------------------------------------------------------------------------------------
     def rendering(self, button, fn, inputs) -> None:
         """``button`` -> the tab's job registered, Render disabled -> ``fn`` on the device -> the page redrawn."""
@@ -370,81 +326,32 @@ class ProjectsTab:
 
     def on_render(self, name, scope, which, chapter, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         if scope == "chapter" and (chapter is None or chapter < 0):
-            yield from self.refused(request, S.PICK_CHAPTER)
+            yield from self.display(project_render.refuse(self.engine, request.session_hash, S.PICK_CHAPTER))
             return
         req = RenderRequest(name or "", chapter=chapter if scope == "chapter" else None, which=which or "pending")
-        yield from self.run(req, request, progress)
+        yield from self.display(project_render.stream(self.engine, self.projects, req, request.session_hash, progress))
 
     def on_regenerate(self, name, segment_id, request: gr.Request, progress=gr.Progress()):  # noqa: B008
         if not segment_id:
-            yield from self.refused(request, S.PICK_SEGMENT)
+            yield from self.display(project_render.refuse(self.engine, request.session_hash, S.PICK_SEGMENT))
             return
-        yield from self.run(RenderRequest(name or "", segment=segment_id), request, progress)
+        req = RenderRequest(name or "", segment=segment_id)
+        yield from self.display(project_render.stream(self.engine, self.projects, req, request.session_hash, progress))
 
-    def refused(self, request, message):
-        job = self.engine.begin(request.session_hash)
-        if job is not None:
-            self.engine.end(request.session_hash, job)
-        yield {self.c["progress"]: alerts.error_html(message)}
-
-    def run(self, req: RenderRequest, request, progress):
-        """Run one render in a worker thread, yielding the progress display; errors are shown in it."""
-        c, session = self.c, request.session_hash
-        job = self.engine.begin(session)
-        if job is None:
-            yield {c["progress"]: alerts.error_html(S.ALREADY_RUNNING)}
-            return
-        try:
-            problem = projects.checks_problem(self.projects.get(req.name).project)
-        except Exception as e:
-            self.engine.end(session, job)
-            yield {c["progress"]: alerts.error_html(e)}
-            return
-        if problem is not None:
-            self.engine.end(session, job)
-            yield {c["progress"]: "", c["checks_box"]: gr.update(visible=True), c["checks_msg"]: problem[0],
-                   c["get_recogniser"]: gr.update(visible=problem[1])}  # fmt: skip
-            return
-        box: dict = {}
-
-        def work() -> None:
-            try:
-                box["message"] = projects.render_request(self.engine, self.projects, req, job)
-            except BaseException as e:  # handed to the generator below
-                box["error"] = e
-            finally:
-                job.finished.set()
-
-        worker = threading.Thread(target=work, name="tortoise-project-render", daemon=True)
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.25)
-                if job.running:
-                    progress(job.overall(), desc=f"Segment {job.segment + 1}/{job.segments}")
-                yield {c["progress"]: self.progress_html(job)}
-        finally:
-            self.engine.end(session, job)
-        error = box.get("error")
-        if isinstance(error, JobCancelled):
-            yield {c["progress"]: note_html(S.RENDER_CANCELLED)}
-        elif error is not None:
-            yield {c["progress"]: alerts.error_html(error)}
-        else:
-            yield {c["progress"]: note_html(box["message"])}
-
-    @staticmethod
-    def progress_html(job) -> str:
-        """Segment i of n with the stage bars of the take in flight, the time so far and the time left (ETA)."""
-        if not job.running:
-            return note_html(S.WAITING_GPU)
-        eta = projects.clock(getattr(job, "eta", None))
-        line = S.RENDER_PROGRESS.format(elapsed=projects.clock(time.monotonic() - job.started), eta=eta)
-        return generate.stage_html(job) + f'<div class="tts-progress">{html.escape(line)}</div>'
+    def display(self, updates):
+        """``project_render.stream``'s updates (by name) -> component updates."""
+        c = self.c
+        for update in updates:
+            out = {c["progress"]: update["progress"]}
+            if "checks" in update:  # the checks cannot run: the choices, nothing started
+                message, can_download = update["checks"]
+                out |= {c["checks_box"]: gr.update(visible=True), c["checks_msg"]: message,
+                        c["get_recogniser"]: gr.update(visible=can_download)}  # fmt: skip
+            yield out
 
     def on_cancel(self, request: gr.Request):
         job = self.engine.cancel(request.session_hash)
-        return note_html(S.CANCEL_REQUESTED if job is not None else S.NOTHING_TO_CANCEL)
+        return project_render.note_html(S.CANCEL_REQUESTED if job is not None else S.NOTHING_TO_CANCEL)
 
     def on_tick(self, name, chapter, show, page, stamp) -> dict:
         """While a render runs: the page and summary redrawn when the project file changed since they were drawn."""
@@ -457,7 +364,7 @@ class ProjectsTab:
 
     def on_get_recogniser(self, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (the hub's download bars)
         c = self.c
-        return {c["checks_box"]: gr.update(visible=True), c["checks_msg"]: projects.download_recogniser(),
+        return {c["checks_box"]: gr.update(visible=True), c["checks_msg"]: project_render.download_recogniser(),
                 c["get_recogniser"]: gr.update(visible=False)}  # fmt: skip
 
     def on_checks_off(self, name) -> dict:
