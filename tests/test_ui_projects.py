@@ -286,3 +286,22 @@ def test_a_chapter_render_needs_a_chapter_and_a_tab_has_one_job(tab, engine):
     (out,) = run(tab, RenderRequest("book"))
     assert "already" in out["progress"]
     assert all(s.status == "new" for _, _, s in tab.projects.get("book").project.segments())
+
+
+def test_the_timer_redraws_only_when_the_project_file_changed(tab):
+    _, folder = make(tab)
+    shown = by_id(tab, tab.view("book", 0, "all", 1))
+    assert tab.on_tick("book", 0, "all", 1, shown["stamp"]) == {}, "nothing changed: nothing sent"
+    seg = folder.project.chapters[0].segments[1]
+    projects.mark_bad(folder, seg.id)
+    out = by_id(tab, tab.on_tick("book", 0, "all", 1, shown["stamp"]))
+    assert out["table"][1][3] == "bad" and "1 bad" in out["summary"] and out["stamp"] != shown["stamp"]
+
+
+def test_another_program_changing_the_project_is_seen(tab):
+    _, folder = make(tab)
+    other = ProjectFolder.open(folder.path)  # e.g. the CLI
+    other.project.chapters[0].segments[0].status = "bad"
+    time.sleep(0.01)
+    other.save()
+    assert tab.projects.get("book").project.chapters[0].segments[0].status == "bad"

@@ -157,9 +157,9 @@ def summary_markdown(folder: ProjectFolder) -> str:
     by_status = ", ".join(f"{counts[k]} {k}" for k in ("done", "bad", "edited", "new", "failed") if counts[k])
     checks = S.CHECKS_ON if p.defaults.checks.enabled else S.CHECKS_OFF
     return S.PROJECT_SUMMARY.format(
-        title=p.title or folder.path.name, author=p.author or "-", voice=p.defaults.voice, preset=p.defaults.preset,
-        checks=checks, chapters=len(p.chapters), segments=sum(counts.values()), by_status=by_status,
-        time=clock(seconds), folder=folder.path,
+        title=p.title or folder.path.name, by=f" by {p.author}" if p.author else "", voice=p.defaults.voice,
+        preset=p.defaults.preset, checks=checks, chapters=len(p.chapters), segments=sum(counts.values()),
+        by_status=by_status, time=clock(seconds), folder=folder.path,
     )  # fmt: skip
 
 

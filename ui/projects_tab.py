@@ -7,8 +7,9 @@ Decisions:
 * Clicking a row opens the segment below the table (text, voice, takes, players); clicking its play cell plays the
   accepted take at once.
 * Render and "Regenerate this segment" share the app's device queue with Generate (one job on the device at a time)
-  and the browser tab's one job: Render shows "Rendering..." until it ended, Cancel stops it at the next progress
-  report. While it runs a timer redraws the table and summary whenever the project file changed.
+  and the browser tab's one job (Generate in the same browser tab is refused meanwhile, and its Cancel stops it too):
+  Render shows "Rendering..." until it ended, Cancel stops it at the next progress report. While it runs, a timer
+  redraws the table and summary whenever the project file changed.
 * Without the speech-recognition model the checks need, nothing starts: the tab offers to download it or to turn the
   checks off for the project.
 * This module does not use ``from __future__ import annotations``: Gradio reads the ``gr.Request`` and

@@ -185,7 +185,7 @@ PROJECT_EXISTS = "A project named {name!r} exists already; choose another name."
 PICK_PROJECT = "Pick a project first (or make one under New project)."
 NO_PROJECTS = "No projects yet: make one under **New project**."
 PROJECT_SUMMARY = (
-    "**{title}** by {author} · voice {voice} · preset {preset} · checks {checks}\n\n"
+    "**{title}**{by} · voice {voice} · preset {preset} · checks {checks}\n\n"
     "{chapters} chapter(s), {segments} segments: {by_status} · rendered {time}\n\nFolder: `{folder}`"
 )
 CHECKS_ON, CHECKS_OFF = "on", "off"
