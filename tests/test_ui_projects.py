@@ -305,3 +305,14 @@ def test_another_program_changing_the_project_is_seen(tab):
     time.sleep(0.01)
     other.save()
     assert tab.projects.get("book").project.chapters[0].segments[0].status == "bad"
+
+
+def test_the_app_has_the_tab_and_renders_share_the_device_queue(engine):
+    from ui import build_app
+
+    app = build_app(engine)
+    by_name = {d.fn.__name__: d for d in app.fns.values() if hasattr(d.fn, "__name__")}
+    for name in ("on_render", "on_regenerate"):
+        assert by_name[name].concurrency_id == "gpu" and by_name[name].concurrency_limit == 1
+    assert by_name["on_export"].concurrency_id == "project-export", "an export never waits for a night's render"
+    assert engine._tts is None
