@@ -5,7 +5,9 @@
 Builds a project of ``--segments`` segments of ~150 characters in 50 chapters, every segment rendered with two takes
 and their check results (the largest a rendered book's file gets per take), then times: writing project.json
 (atomically, synced to disk), reading it back, and one edit (``edit_text``: change, mark, save). Medians of
-``--repeats`` runs; the file size is printed too.
+``--repeats`` runs; the file size is printed too. With Gradio installed, the app's Projects tab too: opening the
+project (first time: read from disk; again: the copy the app keeps), and editing one segment's text through the tab
+(save, then the table's page, the segment panel and the summary redrawn).
 """
 
 from __future__ import annotations
@@ -58,8 +60,40 @@ def main() -> None:
         texts = iter(f"An edited sentence, version {k}." for k in range(10**6))
         edit = median_ms(lambda: edit_text(folder, target, next(texts)), args.repeats)
         size = folder.file.stat().st_size
+        tab = app_numbers(folder, args.repeats)
     print(f"{args.segments} segments, 2 takes each: project.json {size / 1e6:.1f} MB")
     print(f"save {save:.0f} ms, load {load:.0f} ms, edit one segment (mark + save) {edit:.0f} ms")
+    if tab:
+        print("Projects tab: open {open:.0f} ms (again {again:.0f} ms), edit one segment {edit:.0f} ms".format(**tab))
+
+
+def app_numbers(folder: ProjectFolder, repeats: int) -> dict | None:
+    """The Projects tab's handlers on the project (moved under a fresh app's projects folder)."""
+    try:
+        import gradio as gr
+    except ImportError:
+        return None
+    from ui import projects
+    from ui.engine import Engine
+    from ui.page import Shared
+    from ui.projects_tab import ProjectsTab
+    from ui.state import Settings
+
+    engine = Engine(Settings(output_dir=str(folder.path.parent / "app"), device="cpu"))
+    root, name = projects.projects_root(engine), folder.path.name
+    root.mkdir(parents=True)
+    folder.path.rename(root / name)
+    with gr.Blocks() as app, gr.Tabs() as strip:  # the tab is laid out in a page
+        tab = ProjectsTab(engine, Shared(app=app, tabs=strip, settings=engine.settings))
+    start = time.perf_counter()
+    opened = tab.opened(name)
+    first = (time.perf_counter() - start) * 1e3
+    again = median_ms(lambda: tab.opened(name), repeats)
+    target = opened[tab.c["ids"]][10]
+    texts = iter(f"A sentence edited in the app, version {k}." for k in range(10**6))
+    handler = tab.edit(projects.save_text)
+    edit = median_ms(lambda: handler(name, 0, "all", 1, target, next(texts), None, None), repeats)
+    return {"open": first, "again": again, "edit": edit}
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ from .engine import Engine
 from .generate_tab import GenerateTab
 from .history_tab import HistoryTab
 from .page import LIGHT, Shared
+from .projects_tab import ProjectsTab
 from .settings_tab import SettingsTab
 from .state import Settings
 from .voices_tab import VoicesTab
 
 # the tabs, in page order; a new tab is one module ``ui/<name>_tab.py`` and one entry here
-TABS = (GenerateTab, VoicesTab, HistoryTab, SettingsTab)
+TABS = (GenerateTab, VoicesTab, ProjectsTab, HistoryTab, SettingsTab)
 
 CSS = """
 .tts-progress { font-size: 0.9em; }

@@ -13,6 +13,7 @@ HEADER = (
 
 # ---- tabs --------------------------------------------------------------------------------------------------------
 TAB_GENERATE, TAB_VOICES, TAB_HISTORY, TAB_SETTINGS = "Generate", "Voices", "History", "Settings"
+TAB_PROJECTS = "Projects"
 
 # ---- Generate -------------------------------------------------------------------------------------------------------
 TEXT = "Text"
@@ -173,6 +174,106 @@ HISTORY_DETAILS = "Settings and timings"
 FROM_FILE = "Or reuse the settings stored in a file made by this app"
 NO_SETTINGS_IN_FILE = "This file holds no settings from this app."
 REUSED = "Settings copied to the Generate tab."
+
+# ---- Projects -------------------------------------------------------------------------------------------------------
+PROJECT = "Project"
+PROJECT_HELP = "Audiobooks and other long texts, kept in {folder}"
+NEW_PROJECT = "New project"
+PROJECT_NAME = "Name"
+PROJECT_NAME_PLACEHOLDER = "e.g. my_book (empty: the file's name)"
+BOOK_FILE = "Book: a .txt, .md or .epub file"
+PASTE_TEXT = "Or paste the text (chapters start at lines like 'Chapter 2')"
+PROJECT_VOICE = "Narrator's voice"
+CHECK_TAKES = "Check every take with speech recognition (needs a 1.3 GB model) and redo the bad ones"
+CREATE_PROJECT = "Create project"
+PROJECT_CREATED = "Made project **{name}**: {chapters} chapter(s), {segments} segments. Press Render to make the audio."
+NO_PROJECT_NAME = "Type a name for the project (letters or digits)."
+NO_BOOK = "Upload a .txt, .md or .epub file, or paste the text, first."
+FILE_OR_TEXT = "Give a file or pasted text, not both: clear one of them."
+PROJECT_EXISTS = "A project named {name!r} exists already; choose another name."
+PICK_PROJECT = "Pick a project first (or make one under New project)."
+NO_PROJECTS = "No projects yet: make one under **New project**."
+PROJECT_SUMMARY = (
+    "**{title}**{by} · voice {voice} · preset {preset} · checks {checks}\n\n"
+    "{chapters} chapter(s), {segments} segments: {by_status} · rendered {time}\n\nFolder: `{folder}`"
+)
+CHECKS_ON, CHECKS_OFF = "on", "off"
+CHAPTER = "Chapter"
+ALL_CHAPTERS = "All chapters"
+SHOW_SEGMENTS = "Show"
+SHOW_CHOICES = [("all", "all"), ("needing work (new, edited, failed, bad)", "attention"), ("bad only", "bad")]
+PAGE_NUMBER = "Page"
+PREVIOUS, NEXT = "< Previous", "Next >"
+PAGE_INFO = "of {pages} ({n} segments)"
+SEGMENT_HEADERS = ["#", "text", "voice", "status", "check (CER)", "seconds", "play"]
+SEGMENTS_TABLE = "Segments: click a row to edit it, the play column to listen"
+PLAY = "▶ play"
+NOT_CHECKED = "not checked"
+PICK_SEGMENT = "Click a segment in the table first."
+SEGMENT_GONE = "That segment is no longer in the project (merged away?); click another one."
+SEGMENT_HEAD = "**Segment {n}** (`{id}`, chapter {chapter}) · status **{status}**"
+HEARD = "Heard: *{text}*"
+SEGMENT_ERROR = "Last render failed: {error}"
+SEGMENT_TEXT = "Text (type | where it should be split, then press Split)"
+SAVE_TEXT = "Save text"
+MERGE_NEXT = "Merge with next"
+SPLIT_AT_BAR = "Split at |"
+NO_SPLIT_MARK = "Type | in the text where it should be split, then press Split."
+SEGMENT_VOICE = "Voice of this segment"
+PROJECT_DEFAULT_VOICE = "(the project's voice)"
+SET_VOICE = "Set voice"
+ACCEPTED_TAKE = "Accepted take"
+TAKES = "Takes"
+TAKE_AUDIO = "Chosen take"
+USE_TAKE = "Use this take"
+PICK_TAKE = "Pick a take first."
+MARK_BAD = "Mark bad"
+REGENERATE_ONE = "Regenerate this segment"
+SAVED_TEXT = "Saved. The segment will be rendered again; its old take stays until a new one is made."
+UNCHANGED = "Nothing changed."
+VOICE_SET = "Voice set; the segment will be rendered again."
+MERGED = "Merged with the next segment; render it again."
+SPLIT_DONE = "Split in two; render both."
+TAKE_CHOSEN = "Take {n} is now the accepted one."
+MARKED_BAD = "Marked bad: 'Only the bad ones' renders it again."
+RENDER_SCOPE = "Render"
+SCOPE_CHOICES = [("the whole book", "book"), ("the chosen chapter", "chapter")]
+RENDER_WHICH = "Which segments"
+WHICH_CHOICES = [
+    ("new, edited or failed (resume)", "pending"), ("only the bad ones", "bad"), ("all of them again", "all"),
+]  # fmt: skip
+RENDER = "Render"
+RENDERING = "Rendering..."
+PICK_CHAPTER = "Choose a chapter in the Chapter list first (not 'All chapters')."
+RENDER_PROGRESS = "Elapsed {elapsed} · about {eta} left"
+NOTHING_TO_RENDER = "Nothing to render: no segment there is {which}."
+WHICH_NAMES = {"pending": "new, edited or failed", "bad": "marked bad", "all": "in it"}
+RENDERED = "Rendered {n} segment(s) in {time}; {bad} bad."
+RENDER_FAILED = "Failed: {failed}"
+REGENERATED = "Made segment {n} again ({takes} take(s) in all){verdict}."
+TAKE_PASSED, TAKE_FAILED = "; the checks passed", "; the checks failed on every take: the best is kept, marked bad"
+RENDER_CANCELLED = "Cancelled. Every finished segment is kept; Render goes on from there."
+PROJECT_MISSING_MODELS = "the model files {names} are missing; download them in the Generate or Settings tab"
+CHECKS_NEED_MODEL = (
+    "Checking takes needs the wav2vec2 speech-recognition model (about 1.3 GB, the one that cuts [bracketed] text), "
+    "which is not downloaded yet. Download it once, or turn the checks off for this project. Nothing was started."
+)
+CHECKS_NEED_TRANSFORMERS = (
+    "Checking takes needs the transformers package, which is not installed: pip install "
+    "'tortoise-tts-oneapi[redaction]' and restart the app, or turn the checks off for this project. Nothing was "
+    "started."
+)
+GET_RECOGNISER = "Download the speech-recognition model"
+CHECKS_OFF_BUTTON = "Turn the checks off"
+RECOGNISER_DOWNLOADED = "Downloaded the speech-recognition model. Press Render."
+CHECKS_TURNED_OFF = "Checks are off for this project. Press Render."
+EXPORT_FORMAT = "Format"
+EXPORT_SCOPE = "Export"
+EXPORT_SCOPE_CHOICES = [("the whole book", "book"), ("the chosen chapter", "chapter")]
+EXPORT = "Export"
+EXPORTED = "Wrote {file}: {time}, {chapters} chapter mark(s)."
+EXPORT_LOUDNESS = "Loudness {lufs:.1f} LUFS, gain {gain:+.1f} dB."
+EXPORT_FILE = "Download"
 
 # ---- Settings -------------------------------------------------------------------------------------------------------
 DEVICE = "Device"
