@@ -258,19 +258,14 @@ def book_of(n: int) -> Project:
     return project
 
 
-def test_a_5000_segment_book_opens_and_updates_one_segment_quickly(tab, engine):
+def test_a_5000_segment_book_opens_one_page_and_updates_one_segment(tab, engine):
+    # how fast: bench/bench_project.py (the tab's open and one edit at 5,000 segments), not a timed test
     ProjectFolder.create(projects.projects_root(engine) / "big", book_of(5000))
-    start = time.perf_counter()
     opened = by_id(tab, tab.opened("big"))
-    cold = time.perf_counter() - start
     assert len(opened["table"]) == projects.PAGE and opened["table"][0][4] == "0.04 ✓"
     target = opened["ids"][10]
-    start = time.perf_counter()
     out = edit(tab, projects.save_text, "big", target, text="An edited sentence.", chapter=0)
-    update = time.perf_counter() - start
     assert out["table"][10][3] == "edited" and "1 edited" in out["summary"]
-    print(f"\n5,000 segments: open {cold * 1e3:.0f} ms, update one {update * 1e3:.0f} ms")
-    assert cold < 5 and update < 3, "generous bounds for a busy CI machine; see the printed numbers"
 
 
 def test_a_chapter_render_needs_a_chapter_and_a_tab_has_one_job(tab, engine):
