@@ -68,3 +68,16 @@ def tts_factory(tiny_models, tmp_path):
         return TextToSpeech(models_dir=tiny_models, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def app_engine(tiny_models, tmp_path, monkeypatch):
+    """The app's ``Engine`` on the tiny models and the CPU, with private config, data and cache folders."""
+    from ui.engine import Engine
+    from ui.state import Settings
+
+    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    for var in ("TORTOISE_VOICES_DIR", "TORTOISE_OUTPUT_DIR", "TORTOISE_MODELS_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return Engine(Settings(models_dir=str(tiny_models), device="cpu"))

@@ -18,7 +18,6 @@ from tortoise.text import split_text
 from ui import export, generate
 from ui.engine import Engine, Job
 from ui.history import CANCELLED, DONE
-from ui.state import Settings
 
 LONG = (
     "The first sentence of this text is long enough to need a segment of its own, because it keeps going on and on "
@@ -29,12 +28,8 @@ LONG = (
 
 
 @pytest.fixture
-def engine(tiny_models, tmp_path, monkeypatch):
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    for var in ("TORTOISE_VOICES_DIR", "TORTOISE_OUTPUT_DIR", "TORTOISE_MODELS_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    return Engine(Settings(models_dir=str(tiny_models), device="cpu"))
+def engine(app_engine):
+    return app_engine
 
 
 def quick(**changes) -> dict:

@@ -15,23 +15,18 @@ from tortoise.project import ProjectFolder, Take  # noqa: E402
 from tortoise.project.model import Chapter, Project  # noqa: E402
 from ui import project_render, projects  # noqa: E402
 from ui import strings as S  # noqa: E402
-from ui.engine import Engine, Job, JobCancelled  # noqa: E402
+from ui.engine import Job, JobCancelled  # noqa: E402
 from ui.page import Shared  # noqa: E402
 from ui.project_render import RenderRequest  # noqa: E402
 from ui.projects_tab import ProjectsTab  # noqa: E402
-from ui.state import Settings  # noqa: E402
 
 QUICK = {"num_autoregressive_samples": 2, "diffusion_steps": 2, "max_mel_tokens": 24}
 BOOK = "Chapter 1\n\nThe first line. The second line.\n\nChapter 2\n\nThe third line."
 
 
 @pytest.fixture
-def engine(tiny_models, tmp_path, monkeypatch):
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    for var in ("TORTOISE_VOICES_DIR", "TORTOISE_OUTPUT_DIR", "TORTOISE_MODELS_DIR"):
-        monkeypatch.delenv(var, raising=False)
-    return Engine(Settings(models_dir=str(tiny_models), device="cpu"))
+def engine(app_engine):
+    return app_engine
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from tortoise.voices import builtin_voices_dirs
 from ui import strings as S
 from ui import voices_tab
 from ui.engine import Engine
-from ui.state import Settings
 
 CLIP = builtin_voices_dirs()[0] / "train_grace" / "1.wav"  # real speech shipped with the project
 DEFAULTS = {"denoise": True, "denoise_strength": 0.85, "highpass": True, "trim": True, "normalize": True,
@@ -25,11 +24,8 @@ DEFAULTS = {"denoise": True, "denoise_strength": 0.85, "highpass": True, "trim":
 
 
 @pytest.fixture
-def engine(tiny_models, tmp_path, monkeypatch):
-    for var, sub in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache")):
-        monkeypatch.setenv(var, str(tmp_path / sub))
-    monkeypatch.delenv("TORTOISE_VOICES_DIR", raising=False)
-    return Engine(Settings(models_dir=str(tiny_models), device="cpu"))
+def engine(app_engine):
+    return app_engine
 
 
 def row(engine, name):

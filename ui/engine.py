@@ -76,6 +76,37 @@ class Job:
         return min(1.0, (self.segment + within) / max(self.segments, 1))
 
 
+class Worker:
+    """``work()`` run in a background thread for a job, so the handler can stream progress while it runs; the job's
+    ``finished`` is set however it ends. ``result()`` gives its return value or raises its exception."""
+
+    def __init__(self, work: Callable[[], object], job: Job, *, name: str):
+        self._work, self._job = work, job
+        self._value: object = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as e:  # handed to the handler's thread by result()
+            self.error = e
+        finally:
+            self._job.finished.set()
+
+    def polling(self, every: float) -> Iterator[None]:
+        """Yield every ``every`` seconds while the work runs."""
+        while self._thread.is_alive():
+            self._thread.join(every)
+            yield
+
+    def result(self) -> object:
+        if self.error is not None:
+            raise self.error
+        return self._value
+
+
 class DeviceTurns(DeviceQueue):
     """The app's device queue: its jobs (``Engine.gpu``) and the mounted API's requests (which call ``turn`` without
     ``who``) take turns, first come first served. After each turn ``after`` frees the memory it used; each turn's

@@ -25,7 +25,6 @@ import importlib.util
 import json
 import shutil
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -43,7 +42,7 @@ from tortoise.text import split_text
 
 from . import export
 from . import strings as S
-from .engine import STAGES, Engine, Job, JobCancelled
+from .engine import STAGES, Engine, Job, JobCancelled, Worker
 from .history import CANCELLED, DONE, Entry, new_folder, timings_markdown
 
 MAX_PLAYERS = 4
@@ -373,21 +372,14 @@ def stream(
         engine.end(session, job)
         yield {"status": f'<div class="tts-progress">{html.escape(S.NOT_STARTED)}</div>', "redaction": problem}
         return
-    box: dict = {}
 
-    def work() -> None:
-        try:
-            box["outcome"] = job.outcome = run(engine, req, job)
-        except BaseException as e:  # handed to the generator below
-            box["error"] = e
-        finally:
-            job.finished.set()
+    def work() -> Outcome:
+        job.outcome = run(engine, req, job)
+        return job.outcome
 
-    worker = threading.Thread(target=work, name="tortoise-generate", daemon=True)
-    worker.start()
+    worker = Worker(work, job, name="tortoise-generate")
     try:
-        while worker.is_alive():
-            worker.join(poll)
+        for _ in worker.polling(poll):
             note = S.WAITING_GPU if not job.running else ""
             if progress is not None and job.running:
                 stage = S.STAGE_NAMES.get(job.stage or "", "")
@@ -395,13 +387,13 @@ def stream(
             yield {"status": stage_html(job, note)}
     finally:
         engine.end(session, job)
-    if "error" in box:
-        e = box["error"]
+    if worker.error is not None:
+        e = worker.error
         if isinstance(e, TortoiseError):
             raise gr.Error(str(e)) from e
         traceback.print_exception(e, file=sys.stderr)  # the details the message points to
         raise gr.Error(f"unexpected error ({type(e).__name__}: {e}); see the terminal for details") from e
-    out = box["outcome"]
+    out = worker.result()
     if out.status == CANCELLED:
         note = cancelled_note(out)
         yield {"status": stage_html(None, note), "timings": note}

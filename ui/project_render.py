@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import importlib.util
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from tortoise.redaction import Wav2VecAligner
 
 from . import alerts, generate
 from . import strings as S
-from .engine import STAGES, Engine, Job, JobCancelled
+from .engine import STAGES, Engine, Job, JobCancelled, Worker
 from .projects import OpenProjects, SharedFolder, clock, segment_of
 
 
@@ -191,30 +190,17 @@ def stream(
         engine.end(session, job)
         yield {"progress": "", "checks": problem}
         return
-    box: dict = {}
-
-    def work() -> None:
-        try:
-            box["message"] = render_request(engine, projects, req, job)
-        except BaseException as e:  # handed to the generator below
-            box["error"] = e
-        finally:
-            job.finished.set()
-
-    worker = threading.Thread(target=work, name="tortoise-project-render", daemon=True)
-    worker.start()
+    worker = Worker(lambda: render_request(engine, projects, req, job), job, name="tortoise-project-render")
     try:
-        while worker.is_alive():
-            worker.join(poll)
+        for _ in worker.polling(poll):
             if progress is not None and job.running:
                 progress(job.overall(), desc=f"Segment {job.segment + 1}/{job.segments}")
             yield {"progress": progress_html(job)}
     finally:
         engine.end(session, job)
-    error = box.get("error")
-    if isinstance(error, JobCancelled):
+    if isinstance(worker.error, JobCancelled):
         yield {"progress": note_html(S.RENDER_CANCELLED)}
-    elif error is not None:
-        yield {"progress": alerts.error_html(error)}
+    elif worker.error is not None:
+        yield {"progress": alerts.error_html(worker.error)}
     else:
-        yield {"progress": note_html(box["message"])}
+        yield {"progress": note_html(worker.result())}
