@@ -83,7 +83,7 @@ def layout(preset: str) -> dict:
     segment_layout(c)
     with gr.Row():
         c["format"] = gr.Dropdown(list(EXPORT_FORMATS), value="m4b", label=S.EXPORT_FORMAT, elem_id="proj-format")
-        c["export_scope"] = gr.Radio(S.EXPORT_SCOPE_CHOICES, value="book", label=S.EXPORT_SCOPE,
+        c["export_scope"] = gr.Radio(S.SCOPE_CHOICES, value="book", label=S.EXPORT_SCOPE,
                                      elem_id="proj-export-scope")  # fmt: skip
         c["export"] = gr.Button(S.EXPORT, elem_id="proj-export")
     c["export_file"] = gr.File(label=S.EXPORT_FILE, interactive=False, visible=False, elem_id="proj-export-file")

@@ -237,7 +237,7 @@ SPLIT_DONE = "Split in two; render both."
 TAKE_CHOSEN = "Take {n} is now the accepted one."
 MARKED_BAD = "Marked bad: 'Only the bad ones' renders it again."
 RENDER_SCOPE = "Render"
-SCOPE_CHOICES = [("the whole book", "book"), ("the chosen chapter", "chapter")]
+SCOPE_CHOICES = [("the whole book", "book"), ("the chosen chapter", "chapter")]  # what Render and Export cover
 RENDER_WHICH = "Which segments"
 WHICH_CHOICES = [
     ("new, edited or failed (resume)", "pending"), ("only the bad ones", "bad"), ("all of them again", "all"),
@@ -269,7 +269,6 @@ RECOGNISER_DOWNLOADED = "Downloaded the speech-recognition model. Press Render."
 CHECKS_TURNED_OFF = "Checks are off for this project. Press Render."
 EXPORT_FORMAT = "Format"
 EXPORT_SCOPE = "Export"
-EXPORT_SCOPE_CHOICES = [("the whole book", "book"), ("the chosen chapter", "chapter")]
 EXPORT = "Export"
 EXPORTED = "Wrote {file}: {time}, {chapters} chapter mark(s)."
 EXPORT_LOUDNESS = "Loudness {lufs:.1f} LUFS, gain {gain:+.1f} dB."
