@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import html
 import importlib.util
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from tortoise.errors import InvalidInputError, ModelNotFoundError
+from tortoise.options import new_seed
 from tortoise.project.checks import default_transcriber
 from tortoise.project.model import Project
 from tortoise.project.render import RenderProgress, render, render_segment, select
@@ -124,7 +124,7 @@ def _render_one(folder: SharedFolder, tts, segment_id: str, job: Job) -> str:
     job.segment, job.segments = 0, 1
     with folder.lock:
         if segment.status in ("done", "bad") and segment.next_seed is None and segment.seed is None:
-            segment.next_seed = secrets.randbelow(2**32)  # a new take, not the planned seed's take again
+            segment.next_seed = new_seed()  # a new take, not the planned seed's take again
             folder.save()
     text = segment.text
     try:

@@ -14,7 +14,6 @@ passes or ``max_takes`` are made; the best is accepted and the others are kept, 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -22,14 +21,13 @@ from dataclasses import dataclass, field
 
 from ..audio_io import save_audio
 from ..errors import InvalidInputError, TortoiseError
-from ..options import GenerationOptions, preset
+from ..options import MAX_SEED, GenerationOptions, new_seed, preset
 from .checks import TakeCheck, Transcriber, check_take, default_transcriber
 from .model import PENDING, Project, Segment, Take
 from .store import ProjectFolder
 
 WHICH = ("pending", "bad", "all")
 RETRY_STRIDE = 2**32  # retry k of an explicit seed s uses s + k * 2**32: never another segment's seed + i
-MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -71,12 +69,12 @@ def planned_seed(project: Project, position: int, segment: Segment) -> int:
         return segment.seed
     if project.defaults.seed is not None:
         return project.defaults.seed + position
-    return secrets.randbelow(2**32)  # not torch's generator: its state is the same in every fresh process
+    return new_seed()
 
 
 def _retry_seed(project: Project, segment: Segment, first: int, k: int) -> int:
     explicit = segment.seed is not None or project.defaults.seed is not None
-    return (first + k * RETRY_STRIDE) % MAX_SEED if explicit else secrets.randbelow(2**32)
+    return (first + k * RETRY_STRIDE) % MAX_SEED if explicit else new_seed()
 
 
 def _make_take(folder: ProjectFolder, tts, segment: Segment, options, seed: int) -> tuple[Take, object]:

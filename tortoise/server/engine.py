@@ -9,7 +9,6 @@ and in standard mode at the next progress report, once ``cancelled`` is set.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from ..audio import AR_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
 from ..encode import StreamEncoder
 from ..errors import InvalidInputError
+from ..options import new_seed
 from ..speed import change_speed
 from .errors import APIError, from_library
 from .jobs import Cancelled, DeviceQueue
@@ -96,7 +96,7 @@ class SpeechEngine:
             except InvalidInputError as e:
                 where = f" (sentence group {i + 1} of {len(segments)})" if len(segments) > 1 else ""
                 raise APIError(400, f"Invalid 'input'{where}: {e}", param="input", code="invalid_value") from e
-        seed = request.seed if request.seed is not None else secrets.randbelow(2**32)
+        seed = request.seed if request.seed is not None else new_seed()
         return Job(request, voice, seed, tokens)
 
     def run(self, job: Job) -> None:
