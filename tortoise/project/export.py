@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import OUTPUT_SAMPLE_RATE
 from ..audio_io import atomic_write, read_audio, resample_hq
 from ..errors import InvalidInputError
 from .encoding import FORMATS, ChapterMark, clock, encode_audio
@@ -25,7 +26,7 @@ from .store import ProjectFolder
 
 SUBTITLES = ("srt", "vtt")
 EXPORT_FORMATS = (*FORMATS, *SUBTITLES)
-SAMPLE_RATE = 24_000
+SAMPLE_RATE = OUTPUT_SAMPLE_RATE  # what the pipeline makes and the takes hold
 
 
 @dataclass(frozen=True)
