@@ -197,10 +197,6 @@ def _checked_segments(tts, text: str, **split) -> list[str]:
 
 
 def _speak(args: argparse.Namespace) -> int:
-    from .cli_progress import StageBars, print_timings
-    from .longform import COMBINED, generate_long, segment_file
-    from .output import converted_name, file_tags, finish
-
     if args.list_voices:
         return _voices_list(args)
     if args.length_penalty is not None:
@@ -227,35 +223,45 @@ def _speak(args: argparse.Namespace) -> int:
     status = 0
     with contextlib.ExitStack() as stack:
         for voice in voices:
-            folder = (args.output_dir or Path("outputs")) / voice.replace("&", "+")
-            if args.output is not None:  # the parts of a long text stay beside the file, for --skip-existing
-                folder = args.output.with_name(args.output.stem + "_segments")
-                if len(segments) == 1 and not args.regenerate:
-                    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tortoise-")))
-            bars = StageBars(disable=args.quiet)
-            result = generate_long(
-                tts, text, voice, options, folder, desired_length=desired, max_length=maximum,
-                splitter=args.splitter, regenerate=args.regenerate, skip_existing=args.skip_existing,
-                progress=bars.update, on_segment=bars.start_segment,
-            )  # fmt: skip
-            bars.close()
-            for i, message in sorted(result.failed.items()):
-                print(f"segment {i + 1} failed: {message}", file=sys.stderr)
-                status = EXIT_ERROR
-            if result.combined is None:
-                print(
-                    f"{voice}: incomplete; finished segments are in {folder} (fix the text, rerun with --skip-existing)"
-                )
-                continue
-            final = result.combined
-            tags = file_tags(final, text, voice)
-            if args.output is not None:
-                final = _place_output(result, args.output, options.candidates, segment_file, fmt, args.speed, tags)
-            elif fmt is not None or args.speed != 1.0:
-                final = finish(final, converted_name(final, fmt, args.speed), fmt, args.speed, tags=tags)
-            print(f"{voice}: {final}")
-            if result.generated and not args.quiet:
-                print_timings(result, Path(final) if args.output else folder / COMBINED)
+            status = max(status, _speak_voice(args, tts, text, voice, options, len(segments), fmt, stack))
+    return status
+
+
+def _speak_voice(args, tts, text: str, voice: str, options, n_segments: int, fmt: str | None, stack) -> int:
+    """One voice's long-text generation for ``_speak``: its folder, progress bars, failures and final file."""
+    from .cli_progress import StageBars, print_timings
+    from .longform import COMBINED, generate_long, segment_file
+    from .output import converted_name, file_tags, finish
+
+    desired, maximum = _split_lengths(args.text_split)
+    folder = (args.output_dir or Path("outputs")) / voice.replace("&", "+")
+    if args.output is not None:  # the parts of a long text stay beside the file, for --skip-existing
+        folder = args.output.with_name(args.output.stem + "_segments")
+        if n_segments == 1 and not args.regenerate:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tortoise-")))
+    bars = StageBars(disable=args.quiet)
+    result = generate_long(
+        tts, text, voice, options, folder, desired_length=desired, max_length=maximum,
+        splitter=args.splitter, regenerate=args.regenerate, skip_existing=args.skip_existing,
+        progress=bars.update, on_segment=bars.start_segment,
+    )  # fmt: skip
+    bars.close()
+    status = 0
+    for i, message in sorted(result.failed.items()):
+        print(f"segment {i + 1} failed: {message}", file=sys.stderr)
+        status = EXIT_ERROR
+    if result.combined is None:
+        print(f"{voice}: incomplete; finished segments are in {folder} (fix the text, rerun with --skip-existing)")
+        return status
+    final = result.combined
+    tags = file_tags(final, text, voice)
+    if args.output is not None:
+        final = _place_output(result, args.output, options.candidates, segment_file, fmt, args.speed, tags)
+    elif fmt is not None or args.speed != 1.0:
+        final = finish(final, converted_name(final, fmt, args.speed), fmt, args.speed, tags=tags)
+    print(f"{voice}: {final}")
+    if result.generated and not args.quiet:
+        print_timings(result, Path(final) if args.output else folder / COMBINED)
     return status
 
 

@@ -297,9 +297,9 @@ def empty_cache(device: torch.device) -> None:
     """
     gc.collect()
     runtime.release_memory()  # the C heap's free memory, kept for reuse during a job (tortoise/cpu/runtime.py)
-    backend = _backend(device.type)
     if os.environ.get("TORTOISE_NO_EMPTY_CACHE", "") not in ("", "0"):
         return
+    backend = _backend(device.type)
     if backend is not None and hasattr(backend, "empty_cache") and is_available(device.type):
         backend.empty_cache()
 

@@ -133,17 +133,8 @@ def generate_long(
     segments = split_text(text, desired_length=desired_length, max_length=max_length, splitter=splitter)
     if not segments:
         raise InvalidInputError("the text has nothing to speak")
-    n = len(segments)
-    redo = parse_regenerate(regenerate, n)
-    if options.seed is not None and options.seed + n - 1 > MAX_SEED:
-        raise InvalidInputError(f"seed={options.seed} is too large for {n} segments (each uses seed + its index)")
-    folder = Path(folder)
-    resuming = skip_existing or bool(regenerate)
-    kept = _reusable(folder, segments, redo) if resuming else {}
-    stored = _stored_seeds(_read_plan(folder), segments, voice)
-    take_seed, seeds = _plan_seeds(stored, n, options.seed, redo, resuming)
-    for i, meta in kept.items():  # a kept file's seed is the one it was made with
-        seeds[i] = meta["seed"] if isinstance(meta.get("seed"), int) else seeds[i]
+    n, folder = len(segments), Path(folder)
+    kept, take_seed, seeds = _plan(folder, segments, voice, options.seed, regenerate, skip_existing)
     engine = describe(tts, voice, options)
     folder.mkdir(parents=True, exist_ok=True)
     files = [segment_file(folder, i).name for i in range(n)]  # the i-th text, seed and file: segment i + 1
@@ -179,6 +170,23 @@ def generate_long(
         meta["options"] = dataclasses.asdict(dataclasses.replace(options, seed=take_seed))  # segment i: seeds[i]
         result.combined = combine(result.files, folder / COMBINED, metadata=meta)
     return result
+
+
+def _plan(
+    folder: Path, segments: list[str], voice: str, seed: int | None, regenerate: str | None, skip_existing: bool
+) -> tuple[dict[int, dict], int, list[int]]:
+    """(kept files' metadata by index, the run's seed, each segment's seed) for ``generate_long``."""
+    n = len(segments)
+    redo = parse_regenerate(regenerate, n)
+    if seed is not None and seed + n - 1 > MAX_SEED:
+        raise InvalidInputError(f"seed={seed} is too large for {n} segments (each uses seed + its index)")
+    resuming = skip_existing or bool(regenerate)
+    kept = _reusable(folder, segments, redo) if resuming else {}
+    stored = _stored_seeds(_read_plan(folder), segments, voice)
+    take_seed, seeds = _plan_seeds(stored, n, seed, redo, resuming)
+    for i, meta in kept.items():  # a kept file's seed is the one it was made with
+        seeds[i] = meta["seed"] if isinstance(meta.get("seed"), int) else seeds[i]
+    return kept, take_seed, seeds
 
 
 def _reusable(folder: Path, segments: list[str], redo: set[int]) -> dict[int, dict]:
