@@ -15,7 +15,7 @@ pytest.importorskip("gradio")
 from tortoise.audio_io import read_metadata
 from tortoise.errors import InvalidInputError, TortoiseError
 from tortoise.text import split_text
-from ui import export, generate
+from ui import export, generate, live
 from ui.engine import Engine, Job
 from ui.history import CANCELLED, DONE
 
@@ -232,11 +232,11 @@ def test_history_rebuilds_from_folders_and_reuses_file_settings(engine):
 
 
 def test_fast_mode_streams_chunks_for_the_live_player(engine):
-    chunks = list(generate.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
+    chunks = list(live.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
     assert chunks and all(sr == 24000 and data.ndim == 1 for sr, data in chunks)
     assert sum(data.size for _, data in chunks) > 0
     with pytest.raises(InvalidInputError, match="type some text"):
-        list(generate.stream_fast(engine, quick(text="  ")))
+        list(live.stream_fast(engine, quick(text="  ")))
 
 
 def test_warm_up_in_background_loads_the_models(engine):
@@ -266,7 +266,7 @@ def test_brackets_without_the_aligner_stop_before_any_work(engine, no_aligner):
     assert engine._tts is None and engine.history().entries() == [], "no model loaded, nothing recorded"
     assert engine.submit("tab") is not None, "the tab's job has ended"
     with pytest.raises(TortoiseError, match="not downloaded"):
-        list(generate.stream_fast(engine, quick(text="[whispering] Hello there.")))
+        list(live.stream_fast(engine, quick(text="[whispering] Hello there.")))
 
 
 def test_speaking_the_brackets_needs_no_aligner(engine, no_aligner):
@@ -355,7 +355,7 @@ def test_speed_without_pedalboard_is_refused_before_any_work(engine, monkeypatch
     with pytest.raises(gr.Error, match=r"tortoise-tts-oneapi\[speed\]"):
         final(engine, quick(speed=1.5))
     with pytest.raises(InvalidInputError, match=r"tortoise-tts-oneapi\[speed\]"):
-        list(generate.stream_fast(engine, quick(speed=0.5)))
+        list(live.stream_fast(engine, quick(speed=0.5)))
     assert engine._tts is None and engine.history().entries() == [], "nothing loaded, nothing made"
     assert final(engine, quick(speed=1.0, format="flac"))["combined"].endswith("combined.flac"), "rate 1 needs none"
 
@@ -381,8 +381,8 @@ def test_a_failed_conversion_keeps_the_generation(engine, monkeypatch):
 
 
 def test_live_stream_at_a_speed(engine):
-    plain = sum(d.size for _, d in generate.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
-    fast = sum(d.size for _, d in generate.stream_fast(engine, quick(speed=2.0), chunk_tokens=8, first_chunk_tokens=8))
+    plain = sum(d.size for _, d in live.stream_fast(engine, quick(), chunk_tokens=8, first_chunk_tokens=8))
+    fast = sum(d.size for _, d in live.stream_fast(engine, quick(speed=2.0), chunk_tokens=8, first_chunk_tokens=8))
     assert fast == pytest.approx(plain / 2, rel=0.05)
 
 

@@ -31,19 +31,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tortoise.audio import OUTPUT_SAMPLE_RATE
 from tortoise.errors import InvalidInputError, ModelNotFoundError, TortoiseError
 from tortoise.longform import COMBINED, PLAN, generate_long, segment_file
 from tortoise.options import PRESETS
 from tortoise.options import preset as preset_options
 from tortoise.redaction import Wav2VecAligner, has_redaction
-from tortoise.speed import change_speed
 from tortoise.text import split_text
 
 from . import export
 from . import strings as S
-from .engine import STAGES, Engine, Job, JobCancelled, Worker
+from .engine import Engine, Job, JobCancelled, Worker
 from .history import CANCELLED, DONE, Entry, new_folder, timings_markdown
+from .stages import stage_html
 
 MAX_PLAYERS = 4
 # Generate widgets, by name: what the Generate tab (generate_tab.py) reads and what "reuse these settings" fills.
@@ -283,21 +282,6 @@ def redaction(tts, redact: bool) -> Iterator[None]:
 
 
 # ---- display ----------------------------------------------------------------------------------------------------
-def stage_html(job: Job | None, note: str = "") -> str:
-    """Per-stage progress bars of the current segment (plain HTML, no scripts)."""
-    rows = []
-    extra = [s for s in (job.fractions if job else {}) if s not in STAGES]  # redaction, voicefixer when used
-    for stage in (*STAGES, *extra):
-        f = job.fractions[stage] if job else 0.0
-        active = " tts-active" if job and job.stage == stage and f < 1 else ""
-        rows.append(
-            f'<div class="tts-stage{active}"><span>{S.STAGE_NAMES.get(stage, stage)}</span>'
-            f'<progress max="1" value="{f:.3f}"></progress><span>{f * 100:.0f}%</span></div>'
-        )
-    head = f"Segment {job.segment + 1} of {job.segments}" if job and job.running else (note or "")
-    return f'<div class="tts-progress"><div>{html.escape(head)}</div>{"".join(rows)}</div>'
-
-
 def players(e: Entry) -> list[tuple[str, str | None]]:
     """(label, file) for each of the ``MAX_PLAYERS`` players: the candidates of a one-segment text, else segments."""
     if e.segments <= 1:
@@ -407,31 +391,3 @@ def stream(
         "timings": timings_markdown(e),
         "last": last_state(e),
     }
-
-
-def stream_fast(engine: Engine, values: dict, *, chunk_tokens: int = 40, first_chunk_tokens: int = 60):
-    """Yield ``(24 kHz, samples)`` chunks for Gradio's streaming audio: fast mode (one take, HiFi-GAN decoder).
-
-    The text and voice and the sampling settings come from the Generate tab; nothing is saved (use Generate for
-    files and history). Raises ``TortoiseError`` for bad input or missing models.
-    """
-    text = (values.get("text") or "").strip()
-    if not text:
-        raise InvalidInputError("type some text to speak first")
-    redact = values.get("redact") is not False
-    if problem := redaction_problem(text, redact):
-        raise TortoiseError(problem[0])
-    if shutil.which("ffmpeg") is None:  # Gradio encodes streamed audio with the ffmpeg program
-        raise TortoiseError(
-            "listening while it is made needs FFmpeg: install it (sudo apt install ffmpeg, or conda install ffmpeg) "
-            "and restart the app; Generate works without it"
-        )
-    _, speed = export.checked(None, values.get("speed"))
-    options = dataclasses.replace(make_options(values), mode="fast", num_autoregressive_samples=1, candidates=1)
-    voice = voice_spec(values.get("voices")) or "random"
-    with engine.gpu(who="live stream"):
-        tts = engine.tts()
-        with redaction(tts, redact):
-            chunks = tts.stream(text, voice, options, chunk_tokens=chunk_tokens, first_chunk_tokens=first_chunk_tokens)
-            for chunk in chunks:
-                yield OUTPUT_SAMPLE_RATE, change_speed(chunk, speed)

@@ -16,12 +16,13 @@ import gradio as gr
 from tortoise.options import PRESETS, SAMPLERS, VOCODERS
 from tortoise.speed import MAX_SPEED, MIN_SPEED
 
-from . import alerts, generate, settings_tab, voices_tab
+from . import alerts, generate, live, settings_tab, voices_tab
 from . import strings as S
 from .engine import Engine
 from .export import FORMATS
 from .generate import MAX_PLAYERS, preset_values
 from .page import GPU, LIGHT, Shared
+from .stages import stage_html
 from .state import PRECISIONS
 
 # the advanced fields a preset fills
@@ -247,7 +248,7 @@ class GenerateTab:
     def on_stream(self, data: dict):
         values = {name: data[self.c[name]] for name in generate.FIELDS}
         try:
-            for chunk in generate.stream_fast(self.engine, values):
+            for chunk in live.stream_fast(self.engine, values):
                 yield {self.c["live"]: chunk}
         except Exception as e:
             yield {self.c["status"]: alerts.error_html(e)}
@@ -259,5 +260,5 @@ class GenerateTab:
         # same "Cancelled" status, and a job still queued ends at once when its turn comes
         job = self.engine.cancel(request.session_hash)
         if job is not None and not job.finished.is_set():
-            yield generate.stage_html(None, S.CANCEL_REQUESTED)
+            yield stage_html(None, S.CANCEL_REQUESTED)
         yield generate.cancel(self.engine, request.session_hash, wait=120, job=job)

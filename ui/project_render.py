@@ -29,10 +29,11 @@ from tortoise.project.model import Project
 from tortoise.project.render import RenderProgress, render, render_segment, select
 from tortoise.redaction import Wav2VecAligner
 
-from . import alerts, generate
+from . import alerts
 from . import strings as S
 from .engine import STAGES, Engine, Job, JobCancelled, Worker
 from .projects import OpenProjects, SharedFolder, clock, segment_of
+from .stages import stage_html
 
 
 def checks_problem(project: Project) -> tuple[str, bool] | None:
@@ -154,7 +155,7 @@ def progress_html(job: Job) -> str:
     if not job.running:
         return note_html(S.WAITING_GPU)
     line = S.RENDER_PROGRESS.format(elapsed=clock(time.monotonic() - job.started), eta=clock(getattr(job, "eta", None)))
-    return generate.stage_html(job) + note_html(line)
+    return stage_html(job) + note_html(line)
 
 
 def refuse(engine: Engine, session: str, message: str) -> Iterator[dict]:
