@@ -19,13 +19,14 @@ import numpy as np
 
 from ..audio import OUTPUT_SAMPLE_RATE
 from ..audio_io import atomic_write, read_audio, resample_hq
+from ..encode import ChapterMark, clock, write_chunks
 from ..errors import InvalidInputError
-from .encoding import FORMATS, ChapterMark, clock, encode_audio
 from .loudness import LoudnessMeter, normalising_gain
 from .store import ProjectFolder
 
+BOOK_FORMATS = {"m4b": 64_000, "mp3": 64_000, "opus": 32_000, "flac": None, "wav": None}  # speech bit rates
 SUBTITLES = ("srt", "vtt")
-EXPORT_FORMATS = (*FORMATS, *SUBTITLES)
+EXPORT_FORMATS = (*BOOK_FORMATS, *SUBTITLES)
 SAMPLE_RATE = OUTPUT_SAMPLE_RATE  # what the pipeline makes and the takes hold
 
 
@@ -158,7 +159,9 @@ def export(
         tags |= {"title": p.chapters[chapter].title or f"Chapter {chapter + 1}", "track": str(chapter + 1)}
     cover = folder.resolve(p.cover) if p.cover and folder.resolve(p.cover).is_file() else None
     chunks = (audio * scale for audio in timeline(placed))
-    encode_audio(chunks, path, fmt, SAMPLE_RATE, tags={k: v for k, v in tags.items() if v}, chapters=marks, cover=cover)
+    tags = {k: v for k, v in tags.items() if v}
+    write_chunks(path, chunks, fmt, sample_rate=SAMPLE_RATE, tags=tags, bit_rate=BOOK_FORMATS[fmt], chapters=marks,
+                 cover=cover)  # fmt: skip
     return report
 
 
