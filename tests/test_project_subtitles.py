@@ -19,7 +19,7 @@ from tortoise.project import ProjectFolder, Take, new_project, render
 from tortoise.project.checks import CTCTranscriber, Word, check_take, normalise
 from tortoise.project.export import export
 from tortoise.project.model import CheckSettings
-from tortoise.project.subtitles import LINE_CHARS, written_words
+from tortoise.project.subtitles import LINE_CHARS, Cue, TimedSegment, vtt_text, written_words
 from tortoise.redaction import split_redacted
 
 SR = 24000
@@ -118,6 +118,9 @@ def test_written_words_keep_the_text_as_written():
     assert timed[2] == Word("$3 —", 1.0, 1.9)  # "three dollars": from the first's start to the second's end
     spread = written_words("Completely different", [Word("xyz", 1.0, 3.0)])  # no match: spread by length
     assert [w.text for w in spread] == ["Completely", "different"] and spread[0].start == 1.0 and spread[1].end == 3.0
+    cue = TimedSegment(Cue("Tom & <Jerry>", 10.0, 12.0), [Word("Tom", 10.1, 10.4), Word("&", 10.5, 10.6)])
+    assert vtt_text(cue) == "Tom <00:00:10.500>&amp;"  # WebVTT escapes & and <
+    assert vtt_text(TimedSegment(cue.cue, None)) == "Tom &amp; &lt;Jerry&gt;"
 
 
 def test_vtt_has_one_cue_per_segment_with_inline_word_times(book, tmp_path):
@@ -183,3 +186,15 @@ def test_one_cue_per_word_and_takes_without_timings(book, tmp_path):
         export(book, tmp_path / "words.srt", "srt", words=True)
     with pytest.raises(InvalidInputError, match="for subtitles"):
         export(book, tmp_path / "book.mp3", "mp3", words=True)
+
+
+def test_cli_exports_one_cue_per_word(book, tmp_path, capsys):
+    srt = pytest.importorskip("srt")
+    from tortoise.cli import main
+
+    out = tmp_path / "words.srt"
+    assert main(["project", "export", str(book.path), "--format", "srt", "--words", "-o", str(out)]) == 0
+    written = sum(len(spoken(s.text).split()) for _, _, s in book.project.segments()) - 1  # "$3 —" is one
+    assert len(list(srt.parse(out.read_text()))) == written
+    assert main(["project", "export", str(book.path), "--format", "wav", "--words", "-o", str(tmp_path / "x.wav")]) == 1
+    assert "for subtitles" in capsys.readouterr().err
