@@ -70,8 +70,8 @@ class Placed:
     chapter: int
     samples: int
     pause: int
-    text: str = ""
-    words: list | None = None
+    text: str
+    words: list | None
 
 
 def layout(folder: ProjectFolder, chapters: list[int], *, rendered_only: bool = False) -> list[Placed]:
