@@ -347,7 +347,14 @@ class _Writer:
         self.stream = self.container.add_stream(fmt.codec, rate=rate, layout="mono")
         if bit_rate or fmt.bit_rate:
             self.stream.bit_rate = bit_rate or fmt.bit_rate
-        tags = dict(tags or {}) | (chapter_comments(chapters) if fmt.chapters == "comments" else {})
+        self._describe(fmt, dict(tags or {}), chapters)
+        if cover is not None and fmt.cover:
+            self.container.mux(_cover_packet(self.container, cover))  # before any audio: the muxer waits for it
+
+    def _describe(self, fmt: AudioFormat, tags: dict, chapters: Sequence[ChapterMark]) -> None:
+        """Tags and chapters, where the format has room for them (before the header is written)."""
+        if fmt.chapters == "comments":
+            tags |= chapter_comments(chapters)
         if fmt.tags and tags:
             target = self.stream if fmt.container == "ogg" else self.container  # Ogg keeps comments per stream
             for key, value in tags.items():
@@ -360,8 +367,6 @@ class _Writer:
                  "metadata": {"title": c.title}}
                 for i, c in enumerate(chapters)
             ])  # fmt: skip
-        if cover is not None and fmt.cover:
-            self.container.mux(_cover_packet(self.container, cover))  # before any audio: the muxer waits for it
 
     def write(self, x: np.ndarray) -> None:
         import av
