@@ -8,14 +8,30 @@ import av
 import numpy as np
 import pytest
 
-from tortoise.encode import FORMATS, StreamEncoder, encode, format_for_path, get_format, wav_header, write_file
+from tortoise.encode import (
+    FORMATS,
+    ChapterMark,
+    StreamEncoder,
+    codec_rate,
+    encode,
+    format_for_path,
+    get_format,
+    wav_header,
+    write_chunks,
+    write_file,
+)
 from tortoise.errors import InvalidInputError
 from tortoise.speed import change_speed, check_speed
 
 RATE = 24000
 TAGS = {"title": "Hello there.", "artist": "train_grace", "comment": {"seed": 7, "preset": "fast"}}
 DECODED_RATE = {"opus": 48000}  # Opus always decodes at 48 kHz (OpenAI's opus does too)
-PADDING = {"aac": 0.09, "m4a": 0.09, "mp3": 0.06}  # encoder priming + last-frame fill the decoder keeps (s)
+PADDING = {
+    "aac": 0.09,
+    "m4a": 0.09,
+    "m4b": 0.09,
+    "mp3": 0.06,
+}  # encoder priming + last-frame fill the decoder keeps (s)
 
 
 def tone(seconds: float, f0: float = 220.0) -> np.ndarray:
@@ -84,6 +100,60 @@ def test_write_file_picks_the_format_from_the_extension_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.flac"]  # no temporary file left
     with pytest.raises(InvalidInputError, match="cannot tell the format"):
         write_file(tmp_path / "out.xyz", tone(0.1))
+
+
+CHAPTERS = [ChapterMark("One", 0.0, 1.5), ChapterMark("Two", 1.5, 2.7), ChapterMark("Three", 2.7, 3.0)]
+
+
+@pytest.fixture
+def cover(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (16, 12), (20, 120, 220)).save(tmp_path / "cover.png")
+    return tmp_path / "cover.png"
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "pcm"])
+def test_chunks_make_one_file_with_chapters_and_cover_where_the_format_has_room(tmp_path, cover, fmt):
+    chunks = [tone(1.0), np.zeros(0, np.float32), tone(1.25), tone(0.75)]  # an empty chunk is skipped
+    path = write_chunks(tmp_path / f"book.{fmt}", iter(chunks), tags={"title": "Book"}, chapters=CHAPTERS, cover=cover)
+    _, _, seconds, tags = decode(path.read_bytes(), fmt)
+    assert 3.0 <= seconds <= 3.0 + PADDING.get(fmt, 0.0) + 1e-6
+    assert tags.get("title") == ("Book" if FORMATS[fmt].tags else None)
+    with av.open(str(path)) as f:
+        chapters = [(c["metadata"]["title"], float(c["start"] * c["time_base"])) for c in f.chapters()]
+        pictures = [s for s in f.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        picture = next(f.decode(pictures[0])) if pictures else None
+    if FORMATS[fmt].chapters:  # 1.5 and 2.7 s: where FFmpeg's own Vorbis comments would say 2.5 and 3.7
+        assert chapters == [("One", 0.0), ("Two", pytest.approx(1.5)), ("Three", pytest.approx(2.7))]
+    else:
+        assert chapters == []
+    assert bool(pictures) == FORMATS[fmt].cover
+    if picture is not None:
+        assert (picture.width, picture.height) == (16, 12)
+    assert [p.name for p in tmp_path.iterdir()] == sorted(["cover.png", path.name]) or len(
+        list(tmp_path.iterdir())
+    ) == 2
+
+
+def test_bit_rate_per_call_and_rates_the_codec_cannot_take():
+    low, high = encode(tone(3.0), "mp3", bit_rate=32_000), encode(tone(3.0), "mp3")
+    assert len(low) < len(high) / 3
+    assert codec_rate("libopus", 24000) == 24000 and codec_rate("libopus", 22050) == 24000
+    assert codec_rate("libopus", 96000) == 48000 and codec_rate("flac", 22050) == 22050
+    x = tone(1.0)[:22050]  # 1 s at 22.05 kHz: resampled for libopus, still 1 s
+    rate, _, seconds, _ = decode(encode(x, "opus", sample_rate=22050), "opus")
+    assert rate == 48000 and seconds == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_failing_chunk_source_leaves_no_file(tmp_path):
+    def chunks():
+        yield tone(0.5)
+        raise RuntimeError("the disk with the takes went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        write_chunks(tmp_path / "book.m4b", chunks())
+    assert list(tmp_path.iterdir()) == []
 
 
 def dominant_frequency(x: np.ndarray) -> float:

@@ -86,7 +86,7 @@ def _speak_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--stream", action="store_true", help="with -o: write the audio progressively as it is made "
                    "(starts within a sentence in fast mode)")
-    p.add_argument("--format", help="output format: mp3, opus, aac, m4a, flac, wav or pcm (default: from the -o "
+    p.add_argument("--format", help="output format: mp3, opus, aac, m4a, m4b, flac, wav or pcm (default: from the -o "
                    "extension, else wav); with -O, written as combined.EXT beside combined.wav")
     p.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25-4.0, pitch kept (default 1)")
     m = p.add_argument_group("several outputs and long text")

@@ -316,8 +316,13 @@ class Wav2VecAligner:
 def character_spans(audio: Tensor, text: str, aligner: Aligner, *, sample_rate: int = OUTPUT_SAMPLE_RATE) -> np.ndarray:
     """Where each character of ``text`` is spoken in ``audio`` (..., S): (len(text), 2) ``[start, end)`` samples."""
     em = aligner.emissions(audio, sample_rate)  # first: a lazy aligner has its vocabulary only once loaded
-    spans = align_characters(em.log_probs, aligner.vocab.encode(text), aligner.vocab.blank_id)  # (N, 2) frames
-    return np.clip(np.round(spans * em.samples_per_frame), 0, audio.shape[-1]).astype(np.int64)
+    return emission_spans(em, aligner.vocab, text, audio.shape[-1])
+
+
+def emission_spans(em: Emissions, vocab: CTCVocab, text: str, samples: int) -> np.ndarray:
+    """:func:`character_spans` from emissions already computed for a clip of ``samples`` samples."""
+    spans = align_characters(em.log_probs, vocab.encode(text), vocab.blank_id)  # (N, 2) frames
+    return np.clip(np.round(spans * em.samples_per_frame), 0, samples).astype(np.int64)
 
 
 def _cut_points(text: str, spans: np.ndarray, n: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from tortoise.speed import check_speed, stretch_available
 
 from . import strings as S
 
-FORMATS = ("wav", "mp3", "opus", "aac", "m4a", "flac")  # tortoise.encode's file formats (raw pcm is not one)
+FORMATS = ("wav", "mp3", "opus", "aac", "m4a", "flac")  # tortoise.encode's file formats but raw pcm and m4b (books)
 
 
 def checked(fmt: str | None, speed) -> tuple[str, float]:

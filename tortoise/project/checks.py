@@ -5,19 +5,24 @@ redaction already uses (:class:`tortoise.redaction.Wav2VecAligner`, no new model
 20 ms frames are voiced when within ``VOICED_DB`` of the take's speech level (its 95th-percentile frame); the speech
 runs from the first voiced frame to the last; a silence is a run of unvoiced frames inside it; the end is cut off when
 the last ``END_SECONDS`` are still within ``CUT_OFF_DB`` of the speech level (speech fades out before a take ends).
+
+With the wav2vec2 recogniser, a check also force-aligns the normalised text to the take (the alignment redaction
+uses, :func:`tortoise.redaction.emission_spans`, from the same emissions as the transcript) and keeps each word's
+start and end (:class:`Word`, seconds from the start of the take): the export's subtitles use them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import ModelNotFoundError, TortoiseError
+from ..redaction import emission_spans, split_redacted
 from ..text import english_cleaners
 from .model import CheckSettings
 
@@ -32,7 +37,18 @@ class ChecksUnavailableError(TortoiseError):
     """Checks are on but the recogniser they need is not available."""
 
 
+class Word(NamedTuple):
+    """A word of a take's normalised text and when it is spoken, in seconds from the start of the take."""
+
+    text: str
+    start: float
+    end: float
+
+
 class Transcriber(Protocol):
+    """What the checks need. A transcriber that can also align (``transcribe_words``, as :class:`CTCTranscriber`)
+    gives the take's word timings too."""
+
     def transcribe(self, audio: Tensor, sample_rate: int) -> str:
         """What is said in ``audio`` (S,) at ``sample_rate``, as lower-case words."""
         ...
@@ -45,7 +61,23 @@ class CTCTranscriber:
     aligner: object  # tortoise.redaction.Aligner
 
     def transcribe(self, audio: Tensor, sample_rate: int) -> str:
-        em = self.aligner.emissions(audio, sample_rate)  # loads the model on first use
+        return self._decode(self.aligner.emissions(audio, sample_rate))  # loads the model on first use
+
+    def transcribe_words(self, audio: Tensor, sample_rate: int, text: str) -> tuple[str, list[Word]]:
+        """The transcript, and where each word of ``text`` (normalised: words split by single spaces) is spoken.
+
+        One pass of the recogniser serves both; the words are forced through the CTC trellis, so every word gets a
+        place (monotonic, inside the take) whatever was transcribed.
+        """
+        em = self.aligner.emissions(audio, sample_rate)
+        spans = emission_spans(em, self.aligner.vocab, text, audio.shape[-1]) / sample_rate  # (N, 2) seconds
+        words = [
+            Word(m.group(), round(float(spans[m.start(), 0]), 3), round(float(spans[m.end() - 1, 1]), 3))
+            for m in re.finditer(r"\S+", text)
+        ]
+        return self._decode(em), words
+
+    def _decode(self, em) -> str:
         vocab = self.aligner.vocab
         names = {i: t for t, i in vocab.tokens.items()}
         ids = em.log_probs.argmax(-1).tolist()  # (T,)
@@ -76,8 +108,12 @@ def default_transcriber(device=None) -> CTCTranscriber:
 
 
 def normalise(text: str) -> str:
-    """What a recogniser can be compared with: no [redacted] text, cleaned (numbers spelled), letters and spaces."""
-    text = english_cleaners(re.sub(r"\[[^\]]*\]", " ", text))
+    """What a recogniser can be compared with: no [redacted] text, cleaned (numbers spelled), letters and spaces.
+
+    The spoken pieces are those of :func:`tortoise.redaction.split_redacted` (which raises ``InvalidInputError`` for
+    unbalanced brackets, as synthesis does).
+    """
+    text = english_cleaners(" ".join(piece for piece, redacted in split_redacted(text) if not redacted))
     return " ".join(re.sub(r"[^a-z' ]+", " ", text).split())
 
 
@@ -106,6 +142,7 @@ class TakeCheck:
     cer: float | None = None
     transcript: str | None = None
     problems: list[str] = field(default_factory=list)
+    words: list[Word] | None = None  # the normalised text's words and their timings; None when not aligned
 
     @property
     def passed(self) -> bool:
@@ -153,7 +190,11 @@ def check_take(
     reference = normalise(text)
     check = TakeCheck(len(wav) / sample_rate, speech, len(reference) / max(speech, 1e-3), silence, cut_off)
     if transcriber is not None:
-        check.transcript = normalise(transcriber.transcribe(torch.as_tensor(wav), sample_rate))
+        if hasattr(transcriber, "transcribe_words"):  # it can align too: the word timings come with the transcript
+            heard, check.words = transcriber.transcribe_words(torch.as_tensor(wav), sample_rate, reference)
+        else:
+            heard = transcriber.transcribe(torch.as_tensor(wav), sample_rate)
+        check.transcript = normalise(heard)
         check.cer = character_error_rate(reference, check.transcript)
         if check.cer > settings.max_cer:
             check.problems.append(f"CER {check.cer:.2f} > {settings.max_cer}")

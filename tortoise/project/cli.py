@@ -92,7 +92,7 @@ def _status(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     folder = ProjectFolder.open(args.dir)
     chapter = folder.project.chapter_index(args.chapter) if args.chapter is not None else None
-    report = export(folder, args.output, args.format, chapter=chapter, target=args.target)
+    report = export(folder, args.output, args.format, chapter=chapter, target=args.target, words=args.words)
     line = f"{report.path}: {_clock(report.seconds)}, {len(report.cues)} segments, {len(report.chapters)} chapters"
     if report.loudness is not None:
         line += f", {report.loudness:.1f} LUFS {report.gain_db:+.1f} dB"
@@ -151,6 +151,7 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--chapter", type=int, help="only this chapter (numbered from 1)")
     p.add_argument("--target", type=float, default=-18.0, help="loudness of the whole book, LUFS (default -18)")
+    p.add_argument("--words", action="store_true", help="srt/vtt: one cue per word (takes checked with wav2vec2)")
     device_only(p)
     p.set_defaults(func=_export)
     # fmt: on

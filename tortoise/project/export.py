@@ -3,13 +3,15 @@
 The timeline is each segment's accepted take followed by the project's pause (sentence, paragraph or chapter).
 Audio is normalised to one loudness for the whole book (EBU R128: ``target`` LUFS integrated, true peak at most
 ``peak_ceiling`` dBTP; where the peak would pass it the gain is lowered instead, and the report says so), so a
-chapter exported alone sounds as loud as in the book. Subtitles have one cue per segment with its timings; both
-read the same timeline, so they match the audio. Takes are read one at a time: memory does not grow with the book.
+chapter exported alone sounds as loud as in the book. It is written by the one encoder, :mod:`tortoise.encode`
+(chapters, tags and the cover where the format has room), at bit rates for speech (``BOOK_FORMATS``: 64 kb/s AAC
+and mp3, 32 kb/s Opus, which runs at the takes' 24 kHz). Subtitles (:mod:`tortoise.project.subtitles`) have one
+cue per segment, or word-timed cues where every take has word timings; both read the same timeline, so they match
+the audio. Takes are read one at a time and encoded as they come: memory does not grow with the book.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,22 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import OUTPUT_SAMPLE_RATE
-from ..audio_io import atomic_write, read_audio, resample_hq
+from ..audio_io import read_audio, resample_hq
+from ..encode import ChapterMark, write_chunks
 from ..errors import InvalidInputError
-from .encoding import FORMATS, ChapterMark, clock, encode_audio
 from .loudness import LoudnessMeter, normalising_gain
 from .store import ProjectFolder
+from .subtitles import Cue, place, write_subtitles
 
+BOOK_FORMATS = {"m4b": 64_000, "mp3": 64_000, "opus": 32_000, "flac": None, "wav": None}  # speech bit rates
 SUBTITLES = ("srt", "vtt")
-EXPORT_FORMATS = (*FORMATS, *SUBTITLES)
+EXPORT_FORMATS = (*BOOK_FORMATS, *SUBTITLES)
 SAMPLE_RATE = OUTPUT_SAMPLE_RATE  # what the pipeline makes and the takes hold
-
-
-@dataclass(frozen=True)
-class Cue:
-    text: str
-    start: float  # seconds from the start of the export
-    end: float
 
 
 @dataclass
@@ -65,13 +62,16 @@ def _missing(folder: ProjectFolder, chapters: list[int]) -> None:
 
 @dataclass(frozen=True)
 class Placed:
-    """A segment's place in the export: its take, cue, chapter index, and the samples of audio and pause after it."""
+    """A segment's place in the export: its take, cue, chapter index, and the samples of audio and pause after it;
+    the take's text and word timings (None where its check has none)."""
 
     file: Path
     cue: Cue
     chapter: int
     samples: int
     pause: int
+    text: str
+    words: list | None
 
 
 def layout(folder: ProjectFolder, chapters: list[int], *, rendered_only: bool = False) -> list[Placed]:
@@ -91,7 +91,8 @@ def layout(folder: ProjectFolder, chapters: list[int], *, rendered_only: bool = 
             pause = pauses.chapter if last else pauses.paragraph if segment.paragraph_end else pauses.sentence
             pause = 0 if last and c == chapters[-1] else round(pause * SAMPLE_RATE)  # nothing after the end
             cue = Cue(segment.text, t / SAMPLE_RATE, (t + samples) / SAMPLE_RATE)
-            placed.append(Placed(file, cue, c, samples, pause))
+            words = segment.accepted.checks.get("words")
+            placed.append(Placed(file, cue, c, samples, pause, segment.accepted.text, words))
             t += samples + pause
     return placed
 
@@ -131,13 +132,19 @@ def export(
     chapter: int | None = None,
     target: float = -18.0,
     peak_ceiling: float = -1.0,
+    words: bool = False,
 ) -> ExportReport:
     """Write the book (or chapter index ``chapter``) to ``path`` as ``fmt`` (one of ``EXPORT_FORMATS``).
 
-    Raises ``InvalidInputError`` for an unknown format or chapter, or when a segment has no accepted take.
+    ``words``: subtitles with one cue per word (every take needs word timings).
+
+    Raises ``InvalidInputError`` for an unknown format or chapter, when a segment has no accepted take, or when
+    ``words`` is asked of takes without word timings.
     """
     if fmt not in EXPORT_FORMATS:
         raise InvalidInputError(f"cannot export {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if words and fmt not in SUBTITLES:
+        raise InvalidInputError(f"one cue per word is for subtitles ({', '.join(SUBTITLES)}), not {fmt}")
     chapters = _chapters(folder, chapter)
     _missing(folder, chapters)
     path, placed = Path(path), layout(folder, chapters)
@@ -145,7 +152,15 @@ def export(
     total = sum(p.samples + p.pause for p in placed) / SAMPLE_RATE
     report = ExportReport(path, total, cues, marks)
     if fmt in SUBTITLES:
-        write_subtitles(cues, path, fmt)
+        untimed = [p for p in placed if p.words is None]
+        if words and untimed:
+            raise InvalidInputError(
+                f"{len(untimed)} of {len(placed)} segments have no word timings (first: {untimed[0].cue.text[:40]!r}): "
+                "they are measured when takes are checked with the wav2vec2 recogniser; turn the checks on and "
+                "render those segments again, or export without one cue per word"
+            )
+        timed = [place(p.cue, p.text, None if untimed else p.words) for p in placed]
+        write_subtitles(timed, path, fmt, per_word=words)
         return report
     meter = measure_book(folder)
     report.loudness = meter.integrated
@@ -158,24 +173,7 @@ def export(
         tags |= {"title": p.chapters[chapter].title or f"Chapter {chapter + 1}", "track": str(chapter + 1)}
     cover = folder.resolve(p.cover) if p.cover and folder.resolve(p.cover).is_file() else None
     chunks = (audio * scale for audio in timeline(placed))
-    encode_audio(chunks, path, fmt, SAMPLE_RATE, tags={k: v for k, v in tags.items() if v}, chapters=marks, cover=cover)
+    tags = {k: v for k, v in tags.items() if v}
+    write_chunks(path, chunks, fmt, sample_rate=SAMPLE_RATE, tags=tags, bit_rate=BOOK_FORMATS[fmt], chapters=marks,
+                 cover=cover)  # fmt: skip
     return report
-
-
-def write_subtitles(cues: list[Cue], path: Path, fmt: str) -> Path:
-    """One cue per segment, as SRT (the ``srt`` library) or WebVTT (``webvtt-py``)."""
-    try:
-        import srt
-        import webvtt
-    except ImportError as e:
-        raise InvalidInputError(f"subtitles need {e.name}: pip install 'tortoise-tts-oneapi[project]'") from e
-    if fmt == "srt":
-        subs = [
-            srt.Subtitle(i + 1, datetime.timedelta(seconds=c.start), datetime.timedelta(seconds=c.end), c.text)
-            for i, c in enumerate(cues)
-        ]
-        text = srt.compose(subs)
-    else:
-        captions = [webvtt.Caption(clock(c.start), clock(c.end), c.text) for c in cues]
-        text = webvtt.WebVTT(captions=captions).content
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
