@@ -137,9 +137,14 @@ def test_a_ray_render_is_the_local_render_bit_for_bit_and_only_the_driver_writes
     assert sorted(written) == sorted((folder.path / "takes").iterdir())  # every take file written here
 
 
-def test_a_worker_killed_mid_segment_loses_only_that_segment(ray, reference, tiny_models, tmp_path):
+@pytest.mark.parametrize("restarts", [3, 0], ids=["restarted-by-ray", "handed-to-the-other-worker"])
+def test_a_worker_killed_mid_segment_loses_only_that_segment(
+    ray, reference, tiny_models, tmp_path, monkeypatch, restarts
+):
+    from tortoise.project import cluster
     from tortoise.project.cluster import render_on_ray
 
+    monkeypatch.setattr(cluster, "RESTARTS", restarts)
     folder = make(tmp_path)
     segments = [s for _, _, s in folder.project.segments()]
     victim = segments[len(segments) // 2]
@@ -147,7 +152,7 @@ def test_a_worker_killed_mid_segment_loses_only_that_segment(ray, reference, tin
     assert (tmp_path / "crashed").exists() and len(summary.rendered) == len(segments)
     made = calls(tmp_path)
     starts = [pid for pid, text in made if text == victim.text]
-    assert len(starts) == 2 and starts[0] != starts[1]  # started, killed, made again by a restarted worker
+    assert len(starts) == 2 and starts[0] != starts[1]  # started, killed, made again by another worker process
     assert sorted(text for _, text in made if text != victim.text) == sorted(
         s.text for s in segments if s is not victim
     )  # every other segment made once

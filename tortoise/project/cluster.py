@@ -35,11 +35,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ..errors import InvalidInputError, TortoiseError
+from ..voices import RANDOM_VOICE
 from .checks import default_transcriber
 from .render import RenderProgress, RenderSummary, TakeJob, make_takes, plan, record, select
 from .store import ProjectFolder
@@ -200,7 +201,7 @@ def render_on_ray(
         except ray.exceptions.RayError as e:
             raise _cause(e) from None
         folder.save()  # every planned seed, before any segment is made
-        latents = {v: _latents_ref(workers[0], v, jobs) for v in voices if "random" not in v.split("&")}
+        latents = {v: _latents_ref(workers[0], v, jobs) for v in voices if RANDOM_VOICE not in v.split("&")}
         _run(ray, folder, workers, jobs, latents, summary, progress, cancel)
     finally:
         for w in workers:
@@ -217,7 +218,7 @@ def _latents_ref(worker, voice: str, jobs: list[tuple]):
 
 def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None:
     """Each idle worker takes the next segment; each finished segment is recorded (files, then the project)."""
-    queue, idle, running = deque(jobs), list(workers), {}
+    queue, idle, running, deaths = deque(jobs), list(workers), {}, Counter()
     chars_left, chars_done, start = sum(len(job.text) for _, job in jobs), 0, time.perf_counter()
     while queue or running:
         if cancel is not None and cancel.is_set():
@@ -232,14 +233,17 @@ def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None
         worker, segment, job = running.pop(ref)
         try:
             takes = ray.get(ref)
-        except ray.exceptions.RayActorError as e:  # its retries spent: another worker makes the segment
-            if not isinstance(e, ray.exceptions.ActorDiedError):
-                idle.append(worker)  # unavailable for a while, not gone
+        except ray.exceptions.RayActorError as e:  # Ray's restarts and retries spent
+            if not isinstance(e, ray.exceptions.ActorDiedError):  # unavailable for a while, not gone
+                idle.append(worker)
             elif not idle and not running:
                 raise ClusterError(f"every worker died ({e}); {len(summary.rendered)} segments were rendered and "
                                    "saved; rerun to resume") from e  # fmt: skip
-            queue.appendleft((segment, job))
-            continue
+            deaths[segment.id] += 1
+            if deaths[segment.id] < 2:  # another worker makes it
+                queue.appendleft((segment, job))
+                continue
+            _failed(folder, summary, segment, f"the workers rendering this segment died twice ({e})")
         except ray.exceptions.RayTaskError as e:
             error = _cause(e)
             if not isinstance(error, TortoiseError):
@@ -247,15 +251,14 @@ def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None
             if not isinstance(error, InvalidInputError):  # models, voice, device: every segment would fail
                 raise type(error)(f"{error} ({len(summary.rendered)} segments were rendered and saved; rerun to "
                                   "resume)") from e  # fmt: skip
-            segment.status, segment.error = "failed", str(error)  # this segment's text: the others go on
-            summary.failed[segment.id] = str(error)
-            folder.save()
+            idle.append(worker)
+            _failed(folder, summary, segment, str(error))  # this segment's text: the others go on
         else:
+            idle.append(worker)
             check = record(folder, segment, job, takes)
             summary.rendered.append(segment.id)
             if check is not None and not check.passed:
                 summary.bad.append(segment.id)
-        idle.append(worker)
         chars_done += len(job.text)
         chars_left -= len(job.text)
         elapsed = time.perf_counter() - start
@@ -264,3 +267,8 @@ def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None
             done = len(summary.rendered) + len(summary.failed)
             eta = elapsed / chars_done * chars_left if chars_done else None
             progress(RenderProgress(done, len(jobs), segment, elapsed, eta))
+
+
+def _failed(folder: ProjectFolder, summary: RenderSummary, segment, error: str) -> None:
+    segment.status, segment.error, summary.failed[segment.id] = "failed", error, error
+    folder.save()
