@@ -22,7 +22,9 @@ The takes are made by :func:`~tortoise.project.render.make_takes`, the code of a
 to the same audio, bit for bit, as a local render with the same seeds on the same kind of device, precision and
 number of torch threads. A worker that dies mid-segment (killed, out of memory, a lost node) is restarted by Ray
 and that segment's task is run again (``max_restarts``/``max_task_retries``); a worker that cannot be restarted
-hands its segment to the others. Finished segments are saved by then; only the one in flight is made again.
+hands its segment to another, and a segment that brings down a second worker is marked ``failed`` alone (one bad
+segment cannot take the cluster down). Finished segments are saved by then; only the one in flight is made again.
+Ctrl-C stops the workers; the segments in flight are made again (with their saved seeds) by the next render.
 
 What the workers need: the same version of this package, the model weights at ``make_tts``'s models folder *on each
 worker* (a path valid there, e.g. a shared file system, or each machine's ``$TORTOISE_MODELS_DIR`` / model cache),
