@@ -21,7 +21,7 @@ from pathlib import Path
 RECIPE_DIR = Path(__file__).resolve().parent
 # Extras the package depends on, and extras that only constrain versions when a user installs them.
 INCLUDED_EXTRAS = ("app",)
-CONSTRAINED_EXTRAS = ("voiceprep", "redaction", "project", "api", "speed")
+CONSTRAINED_EXTRAS = ("voiceprep", "redaction", "project", "api", "speed", "ray")
 
 
 def conda_renames(pyproject: Path) -> dict[str, str]:

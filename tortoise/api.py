@@ -253,10 +253,14 @@ class TextToSpeech:
         options: GenerationOptions | None = None,
         *,
         progress: Progress | None = None,
+        latents: Latents | None = None,
     ) -> GenerationResult:
         """Speak ``text`` (one segment; split long text first with ``tortoise.text.split_text``) in ``voice``.
 
-        Returns a :class:`GenerationResult`; raises ``TortoiseError`` subclasses for bad input or missing models.
+        ``latents``: ``voice``'s conditioning latents made before (``voice_latents(voice)``, e.g. shipped once to the
+        workers of a cluster render); None computes them. ``random`` has none to give: its latents are drawn from
+        the seed. Returns a :class:`GenerationResult`; raises ``TortoiseError`` subclasses for bad input or missing
+        models.
         """
         options = verify(options or PRESETS["fast"])
         ids = self.check_text(text)
@@ -267,8 +271,12 @@ class TextToSpeech:
         devices.seed_all(seed)
         timer = _Timer(self.device, progress)
         fast = options.mode == "fast"
+        if latents is not None and not fast and latents.diffusion is None:
+            raise InvalidInputError("these latents lack the diffusion part, which the standard mode needs")
         with timer("conditioning"):
-            latents = self.voice_latents(voice, diffusion=not fast).to(self.device)
+            if latents is None:
+                latents = self.voice_latents(voice, diffusion=not fast)
+            latents = latents.to(self.device)
         self._check_finite("conditioning", latents.ar, latents.diffusion)
         text_tokens = torch.tensor([ids], dtype=torch.long, device=self.device)  # (1, N + 1)
         with timer("autoregressive"), self.models.using("autoregressive") as (ar,):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections import Counter
 from pathlib import Path
@@ -52,7 +53,6 @@ def _render(args: argparse.Namespace) -> int:
         folder.save()
     chapter = folder.project.chapter_index(args.chapter) if args.chapter is not None else None
     which = "bad" if args.only_bad else "all" if args.all else "pending"
-    tts = args.engine(args)
 
     def report(p: RenderProgress) -> None:
         if args.quiet:
@@ -62,7 +62,16 @@ def _render(args: argparse.Namespace) -> int:
         print(f"[{p.done}/{p.total}] {p.segment.id} {p.segment.status}{cer}  ETA {_clock(p.eta)}", file=sys.stderr)
 
     try:
-        summary = render(folder, tts, chapter=chapter, which=which, progress=report)
+        if args.ray is not None:
+            from .cluster import render_on_ray
+
+            make_tts = functools.partial(args.engine, args)  # built on each worker, with these options
+            summary = render_on_ray(
+                folder, make_tts, address=args.ray, chapter=chapter, which=which, cpus_per_worker=args.ray_cpus,
+                max_workers=args.ray_workers, progress=report,
+            )  # fmt: skip
+        else:
+            summary = render(folder, args.engine(args), chapter=chapter, which=which, progress=report)
     except KeyboardInterrupt:
         print("cancelled; every finished segment is saved (run the same command to resume)", file=sys.stderr)
         return EXIT_CANCELLED
@@ -137,6 +146,12 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     p.add_argument("--checks", action=argparse.BooleanOptionalAction, default=None,
                    help="turn the project's checks on or off (saved in the project)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    g = p.add_argument_group("on a Ray cluster (extra 'ray'; paths such as --models-dir are the workers' paths)")
+    g.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster, one worker per GPU: auto, local (start "
+                   "one here), HOST:6379 or ray://HOST:10001")
+    g.add_argument("--ray-cpus", type=int, default=4, metavar="N", help="CPUs per worker on a cluster without GPUs "
+                   "(default 4)")
+    g.add_argument("--ray-workers", type=int, metavar="N", help="at most N workers (default: one per GPU)")
     engine_args(p)
     p.set_defaults(func=_render, engine=engine)
 

@@ -18,13 +18,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..audio_io import save_audio
 from ..errors import InvalidInputError, TortoiseError
 from ..options import MAX_SEED, GenerationOptions, new_seed, preset
 from .checks import TakeCheck, Transcriber, check_take, default_transcriber
-from .model import PENDING, Project, Segment, Take
+from .model import PENDING, CheckSettings, Project, Segment, Take
 from .store import ProjectFolder
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 WHICH = ("pending", "bad", "all")
 RETRY_STRIDE = 2**32  # retry k of an explicit seed s uses s + k * 2**32: never another segment's seed + i
@@ -72,48 +76,93 @@ def planned_seed(project: Project, position: int, segment: Segment) -> int:
     return new_seed()
 
 
-def _retry_seed(project: Project, segment: Segment, first: int, k: int) -> int:
-    explicit = segment.seed is not None or project.defaults.seed is not None
+def retry_seed(first: int, k: int, *, explicit: bool) -> int:
+    """Take k (from 0) of a segment whose first take used ``first``."""
+    if k == 0:
+        return first
     return (first + k * RETRY_STRIDE) % MAX_SEED if explicit else new_seed()
 
 
-def _make_take(folder: ProjectFolder, tts, segment: Segment, options, seed: int) -> tuple[Take, object]:
-    """One tts call -> a take file (written before the project names it) and the audio."""
-    voice = segment.voice or folder.project.defaults.voice
-    out = tts.tts(segment.text, voice, dataclasses.replace(options, seed=seed))
-    audio = out.audio[0]
-    path = folder.take_path(segment.id, len(segment.takes) + 1)
-    meta = {"text": segment.text, "voice": voice, "seed": out.seed, "segment": segment.id}
-    save_audio(path, audio, out.sample_rate, metadata=meta | {"options": dataclasses.asdict(options)})
-    take = Take(path.relative_to(folder.path).as_posix(), out.seed, segment.text, audio.shape[-1] / out.sample_rate)
-    return take, (audio, out.sample_rate)
+@dataclass(frozen=True)
+class TakeJob:
+    """Everything a segment's takes depend on, without the project: what a cluster worker is sent."""
+
+    segment_id: str
+    text: str
+    voice: str
+    options: GenerationOptions
+    first_seed: int
+    explicit_seed: bool  # retries: first + k * RETRY_STRIDE, else new random seeds
+    checks: CheckSettings
+
+
+@dataclass
+class MadeTake:
+    """One take, not yet in the project: the audio (T,), its seed and its check (None when the checks are off)."""
+
+    audio: Tensor
+    sample_rate: int
+    seed: int
+    check: TakeCheck | None
+
+
+def plan(project: Project, position: int, segment: Segment) -> TakeJob:
+    """The segment's next takes; plans its first seed into ``segment.next_seed`` (save the project before making
+    them, so a resume makes the same takes)."""
+    if segment.next_seed is None:
+        segment.next_seed = planned_seed(project, position, segment)
+    explicit = segment.seed is not None or project.defaults.seed is not None
+    voice = segment.voice or project.defaults.voice
+    options = segment_options(project, segment)
+    return TakeJob(segment.id, segment.text, voice, options, segment.next_seed, explicit, project.defaults.checks)
+
+
+def make_takes(tts, job: TakeJob, transcriber: Transcriber | None, *, latents=None) -> list[MadeTake]:
+    """Takes of one segment until one passes the checks (or ``max_takes``). Touches no file: the caller records them.
+
+    ``latents``: the voice's conditioning latents made before (``TextToSpeech.voice_latents``), or None.
+    """
+    settings, takes = job.checks, []
+    extra = {} if latents is None else {"latents": latents}
+    for k in range(settings.max_takes if settings.enabled else 1):
+        seed = retry_seed(job.first_seed, k, explicit=job.explicit_seed)
+        out = tts.tts(job.text, job.voice, dataclasses.replace(job.options, seed=seed), **extra)
+        audio = out.audio[0]
+        check = check_take(audio, out.sample_rate, job.text, settings, transcriber) if settings.enabled else None
+        takes.append(MadeTake(audio, out.sample_rate, out.seed, check))
+        if check is None or check.passed:
+            break
+    return takes
+
+
+def record(folder: ProjectFolder, segment: Segment, job: TakeJob, takes: list[MadeTake]) -> TakeCheck | None:
+    """Write the takes' files, then name them in the project, accept the best, save. Returns the accepted check."""
+    first = len(segment.takes)
+    for made in takes:
+        path = folder.take_path(segment.id, len(segment.takes) + 1)
+        meta = {"text": job.text, "voice": job.voice, "seed": made.seed, "segment": segment.id}
+        save_audio(path, made.audio, made.sample_rate, metadata=meta | {"options": dataclasses.asdict(job.options)})
+        seconds = made.audio.shape[-1] / made.sample_rate
+        take = Take(path.relative_to(folder.path).as_posix(), made.seed, job.text, seconds)
+        take.checks = made.check.to_dict() if made.check else {}
+        segment.takes.append(take)
+    best = min(range(len(takes)), key=lambda i: (takes[i].check.score if takes[i].check else 0.0, i))
+    check = takes[best].check
+    segment.take, segment.next_seed, segment.error = first + best, None, None
+    segment.status = "done" if check is None or check.passed else "bad"
+    folder.save()
+    return check
 
 
 def render_segment(
     folder: ProjectFolder, tts, position: int, segment: Segment, transcriber: Transcriber | None
 ) -> TakeCheck | None:
     """Make takes of one segment until one passes (or the limit), accept the best, save. Returns its check."""
-    project = folder.project
-    settings = project.defaults.checks
-    options = segment_options(project, segment)
-    if segment.next_seed is None:  # planned and saved first: a resume makes the same take
-        segment.next_seed = planned_seed(project, position, segment)
+    planned = segment.next_seed is None
+    job = plan(folder.project, position, segment)
+    if planned:  # saved first: a resume makes the same take
         folder.save()
-    first, made = segment.next_seed, []
-    for k in range(settings.max_takes if settings.enabled else 1):
-        seed = first if k == 0 else _retry_seed(project, segment, first, k)
-        take, (audio, rate) = _make_take(folder, tts, segment, options, seed)
-        check = check_take(audio, rate, segment.text, settings, transcriber) if settings.enabled else None
-        take.checks = check.to_dict() if check else {}
-        segment.takes.append(take)
-        made.append((check.score if check else 0.0, len(segment.takes) - 1, check))
-        if check is None or check.passed:
-            break
-    _, best, check = min(made, key=lambda m: m[:2])
-    segment.take, segment.next_seed, segment.error = best, None, None
-    segment.status = "done" if check is None or check.passed else "bad"
-    folder.save()
-    return check
+    return record(folder, segment, job, make_takes(tts, job, transcriber))
 
 
 def render(
