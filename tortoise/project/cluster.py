@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -44,7 +43,7 @@ from urllib.parse import urlsplit
 from ..errors import InvalidInputError, TortoiseError
 from ..voices import RANDOM_VOICE
 from .checks import default_transcriber
-from .render import RenderProgress, RenderSummary, TakeJob, make_takes, plan, record, select
+from .render import ProgressClock, RenderProgress, RenderSummary, TakeJob, make_takes, plan, record, select
 from .store import ProjectFolder
 
 INSTALL_HINT = "pip install 'tortoise-tts-oneapi[ray]'"
@@ -221,7 +220,7 @@ def _latents_ref(worker, voice: str, jobs: list[tuple]):
 def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None:
     """Each idle worker takes the next segment; each finished segment is recorded (files, then the project)."""
     queue, idle, running, deaths = deque(jobs), list(workers), {}, Counter()
-    chars_left, chars_done, start = sum(len(job.text) for _, job in jobs), 0, time.perf_counter()
+    clock = ProgressClock([job.text for _, job in jobs], progress)
     while queue or running:
         if cancel is not None and cancel.is_set():
             summary.cancelled = summary.cancelled or bool(queue)
@@ -245,7 +244,7 @@ def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None
             if deaths[segment.id] < 2:  # another worker makes it
                 queue.appendleft((segment, job))
                 continue
-            _failed(folder, summary, segment, f"the workers rendering this segment died twice ({e})")
+            summary.refused(folder, segment, f"the workers rendering this segment died twice ({e})")
         except ray.exceptions.RayTaskError as e:
             error = _cause(e)
             if not isinstance(error, TortoiseError):
@@ -254,23 +253,9 @@ def _run(ray, folder, workers, jobs, latents, summary, progress, cancel) -> None
                 raise type(error)(f"{error} ({len(summary.rendered)} segments were rendered and saved; rerun to "
                                   "resume)") from e  # fmt: skip
             idle.append(worker)
-            _failed(folder, summary, segment, str(error))  # this segment's text: the others go on
+            summary.refused(folder, segment, str(error))  # this segment's text: the others go on
         else:
             idle.append(worker)
-            check = record(folder, segment, job, takes)
-            summary.rendered.append(segment.id)
-            if check is not None and not check.passed:
-                summary.bad.append(segment.id)
-        chars_done += len(job.text)
-        chars_left -= len(job.text)
-        elapsed = time.perf_counter() - start
-        summary.seconds = elapsed
-        if progress is not None:
-            done = len(summary.rendered) + len(summary.failed)
-            eta = elapsed / chars_done * chars_left if chars_done else None
-            progress(RenderProgress(done, len(jobs), segment, elapsed, eta))
-
-
-def _failed(folder: ProjectFolder, summary: RenderSummary, segment, error: str) -> None:
-    segment.status, segment.error, summary.failed[segment.id] = "failed", error, error
-    folder.save()
+            summary.accepted(segment, record(folder, segment, job, takes))
+        clock.finished(len(summary.rendered) + len(summary.failed), segment)
+        summary.seconds = clock.elapsed()

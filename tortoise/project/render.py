@@ -47,11 +47,43 @@ class RenderProgress:
 
 @dataclass
 class RenderSummary:
+    """What a render did, kept up to date as segments finish (by :func:`render` and the cluster's driver)."""
+
     rendered: list[str] = field(default_factory=list)  # segment ids given a new accepted take
     bad: list[str] = field(default_factory=list)  # of those, the ones whose best take failed the checks
     failed: dict[str, str] = field(default_factory=dict)  # id -> error
     cancelled: bool = False
     seconds: float = 0.0
+
+    def accepted(self, segment: Segment, check: TakeCheck | None) -> None:
+        self.rendered.append(segment.id)
+        if check is not None and not check.passed:
+            self.bad.append(segment.id)
+
+    def refused(self, folder: ProjectFolder, segment: Segment, error: str) -> None:
+        """``segment`` cannot be made (its text, or it brought down the workers): marked failed, saved."""
+        segment.status, segment.error, self.failed[segment.id] = "failed", error, error
+        folder.save()
+
+
+class ProgressClock:
+    """Calls ``progress`` after each segment with the time spent and the ETA over the characters left."""
+
+    def __init__(self, texts: list[str], progress: Callable[[RenderProgress], None] | None):
+        self.total, self.progress, self.start = len(texts), progress, time.perf_counter()
+        self.chars_left, self.chars_done = sum(len(t) for t in texts), 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def finished(self, done: int, segment: Segment) -> None:
+        """``segment`` (the ``done``-th) is finished, made or not."""
+        self.chars_done += len(segment.text)
+        self.chars_left -= len(segment.text)
+        if self.progress is not None:
+            elapsed = self.elapsed()
+            eta = elapsed / self.chars_done * self.chars_left if self.chars_done else None
+            self.progress(RenderProgress(done, self.total, segment, elapsed, eta))
 
 
 def select(project: Project, *, chapter: int | None = None, which: str = "pending") -> list[tuple[int, Segment]]:
@@ -197,8 +229,7 @@ def render(
         transcriber = default_transcriber(getattr(tts, "device", None))
     for voice in {s.voice or project.defaults.voice for _, s in todo}:
         tts.check_voice(voice)  # fail before any work, not once per segment
-    summary, start = RenderSummary(), time.perf_counter()
-    chars_left, chars_done = sum(len(s.text) for _, s in todo), 0
+    summary, clock = RenderSummary(), ProgressClock([s.text for _, s in todo], progress)
     for done, (position, segment) in enumerate(todo, 1):
         if cancel is not None and cancel.is_set():
             summary.cancelled = True
@@ -206,20 +237,11 @@ def render(
         try:
             check = render_segment(folder, tts, position, segment, transcriber)
         except InvalidInputError as e:  # this segment's text: note it and go on with the others
-            segment.status, segment.error = "failed", str(e)
-            summary.failed[segment.id] = str(e)
-            folder.save()
+            summary.refused(folder, segment, str(e))
         except TortoiseError as e:  # models, voice, device: the next segment would fail the same way
             raise type(e)(f"{e} ({len(summary.rendered)} segments were rendered and saved; rerun to resume)") from e
         else:
-            summary.rendered.append(segment.id)
-            if check is not None and not check.passed:
-                summary.bad.append(segment.id)
-        chars_done += len(segment.text)
-        chars_left -= len(segment.text)
-        elapsed = time.perf_counter() - start
-        if progress is not None:
-            eta = elapsed / chars_done * chars_left if chars_done else None
-            progress(RenderProgress(done, len(todo), segment, elapsed, eta))
-    summary.seconds = time.perf_counter() - start
+            summary.accepted(segment, check)
+        clock.finished(done, segment)
+    summary.seconds = clock.elapsed()
     return summary
