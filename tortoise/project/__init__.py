@@ -13,6 +13,7 @@ from .export import EXPORT_FORMATS, ExportReport, export
 from .importing import new_project, read_book
 from .model import Chapter, Defaults, Project, Segment, Take
 from .render import RenderProgress, RenderSummary, render
+from .review import ReviewSummary, check_accepted
 from .store import ProjectError, ProjectFolder
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "ProjectFolder",
     "RenderProgress",
     "RenderSummary",
+    "ReviewSummary",
     "Segment",
     "Take",
     "Transcriber",
+    "check_accepted",
     "check_take",
     "choose_take",
     "edit_text",

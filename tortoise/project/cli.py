@@ -1,4 +1,4 @@
-"""``tortoise-tts project``: new, render, status, export. Parses arguments and calls :mod:`tortoise.project`."""
+"""``tortoise-tts project``: new, render, check, status, export. Parses arguments and calls :mod:`tortoise.project`."""
 
 from __future__ import annotations
 
@@ -82,6 +82,34 @@ def _render(args: argparse.Namespace) -> int:
     return EXIT_ERROR if summary.failed else EXIT_OK
 
 
+def _check(args: argparse.Namespace) -> int:
+    from ..devices import pick
+    from .checks import default_transcriber
+    from .review import check_accepted, reviewable
+
+    folder = ProjectFolder.open(args.dir)
+    chapter = folder.project.chapter_index(args.chapter) if args.chapter is not None else None
+    if not reviewable(folder, chapter):
+        print("nothing to check: no segment has a take of its current text (render first)")
+        return EXIT_OK
+    transcriber = default_transcriber(pick(args.device))  # a missing recogniser says what to download, first
+
+    def report(p: RenderProgress) -> None:
+        if not args.quiet:
+            checks = p.segment.accepted.checks
+            verdict = "ok" if checks.get("passed") else "bad: " + "; ".join(checks.get("problems", ()))
+            print(f"[{p.done}/{p.total}] {p.segment.id} CER {checks['cer']:.2f} {verdict}", file=sys.stderr)
+
+    try:
+        summary = check_accepted(folder, transcriber, chapter=chapter, progress=report)
+    except KeyboardInterrupt:
+        print("cancelled; the checks made so far are saved", file=sys.stderr)
+        return EXIT_CANCELLED
+    print(f"{len(summary.checked)} takes checked in {_clock(summary.seconds)}; {len(summary.bad)} bad "
+          "(`project render DIR --only-bad` makes them again)")  # fmt: skip
+    return EXIT_OK
+
+
 def _status(args: argparse.Namespace) -> int:
     p = ProjectFolder.open(args.dir).project
     checks = "on" if p.defaults.checks.enabled else "off"
@@ -116,7 +144,9 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     from ..options import PRESETS
     from ..text import SPLITTERS
 
-    project = subparsers.add_parser("project", help="long-form projects (audiobooks): new, render, status, export")
+    project = subparsers.add_parser(
+        "project", help="long-form projects (audiobooks): new, render, check, status, export"
+    )
     sub = project.add_subparsers(dest="project_command", metavar="ACTION", required=True)
 
     def device_only(p: argparse.ArgumentParser) -> None:
@@ -154,6 +184,16 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     g.add_argument("--ray-workers", type=int, metavar="N", help="at most N workers (default: one per GPU)")
     engine_args(p)
     p.set_defaults(func=_render, engine=engine)
+
+    p = sub.add_parser("check", help="check the takes made (CER, rate, silences, cut-off end; word timings for "
+                       "subtitles) without rendering again; a failed take's segment is marked bad")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--chapter", type=int, help="only this chapter (numbered from 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    g = p.add_argument_group("device (the wav2vec2 recogniser runs there; --models-dir is accepted and unused)")
+    g.add_argument("--models-dir", type=Path)
+    g.add_argument("--device")
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("status", help="chapters, segments by status, rendered time")
     p.add_argument("dir", type=Path)
