@@ -199,7 +199,7 @@ def stream(
     finally:
         engine.end(session, job)
     if isinstance(worker.error, JobCancelled):
-        yield {"progress": note_html(S.RENDER_CANCELLED)}
+        yield {"progress": note_html(S.RENDER_CANCELLED.format(done=job.segment, total=job.segments))}
     elif worker.error is not None:
         yield {"progress": alerts.error_html(worker.error)}
     else:

@@ -300,7 +300,8 @@ class ProjectsTab:
     def rendering(self, button, fn, inputs) -> None:
         """``button`` -> the tab's job registered, Render disabled -> ``fn`` on the device -> the page redrawn."""
         c = self.c
-        started = button.click(self.on_submit, outputs=[c["render"], c["timer"], c["checks_box"]], **LIGHT)
+        started = button.click(self.on_submit, outputs=[c["render"], c["timer"], c["checks_box"], c["progress"]],
+                               **LIGHT)  # fmt: skip
         outputs = [c["progress"], c["checks_box"], c["checks_msg"], c["get_recogniser"]]
         done = started.success(fn, inputs, outputs, api_visibility="private", **GPU)
         redraw = [*self.view_out, c["summary"], *self.seg_out]
@@ -311,8 +312,9 @@ class ProjectsTab:
             raise gr.Error(S.ALREADY_RUNNING)
         c = self.c
         hide = gr.update(visible=False)
+        waiting = project_render.note_html(S.WAITING_GPU) if self.engine.queue.busy else ""  # another job's turn
         return {c["render"]: gr.update(interactive=False, value=S.RENDERING), c["timer"]: gr.Timer(active=True),
-                c["checks_box"]: hide}  # fmt: skip
+                c["checks_box"]: hide, c["progress"]: waiting}  # fmt: skip
 
     def on_rendered(self, name, chapter, show, page, segment_id) -> dict:
         c = self.c
