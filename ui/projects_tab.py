@@ -269,7 +269,7 @@ class ProjectsTab:
     def on_row(self, name, ids, evt: gr.SelectData) -> dict:
         row, col = evt.index if isinstance(evt.index, (list, tuple)) else (evt.index, 0)
         if not ids or row is None or row >= len(ids):
-            return {}
+            return {self.c["seg_msg"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value)
         play = col == len(S.SEGMENT_HEADERS) - 1
         return {**self.segment(name, ids[row], play=play), self.c["seg_msg"]: ""}
 
@@ -300,8 +300,8 @@ class ProjectsTab:
     def rendering(self, button, fn, inputs) -> None:
         """``button`` -> the tab's job registered, Render disabled -> ``fn`` on the device -> the page redrawn."""
         c = self.c
-        started = button.click(self.on_submit, outputs=[c["render"], c["timer"], c["checks_box"], c["progress"]],
-                               **LIGHT)  # fmt: skip
+        submit_out = [c["render"], c["timer"], c["checks_box"], c["progress"], c["seg_msg"], c["export_msg"]]
+        started = button.click(self.on_submit, outputs=submit_out, **LIGHT)
         outputs = [c["progress"], c["checks_box"], c["checks_msg"], c["get_recogniser"]]
         done = started.success(fn, inputs, outputs, api_visibility="private", **GPU)
         redraw = [*self.view_out, c["summary"], *self.seg_out]
@@ -314,7 +314,7 @@ class ProjectsTab:
         hide = gr.update(visible=False)
         waiting = project_render.note_html(S.WAITING_GPU) if self.engine.queue.busy else ""  # another job's turn
         return {c["render"]: gr.update(interactive=False, value=S.RENDERING), c["timer"]: gr.Timer(active=True),
-                c["checks_box"]: hide, c["progress"]: waiting}  # fmt: skip
+                c["checks_box"]: hide, c["progress"]: waiting, c["seg_msg"]: "", c["export_msg"]: ""}  # fmt: skip
 
     def on_rendered(self, name, chapter, show, page, segment_id) -> dict:
         c = self.c
@@ -358,11 +358,9 @@ class ProjectsTab:
 
     def on_tick(self, name, chapter, show, page, stamp) -> dict:
         """While a render runs: the page and summary redrawn when the project file changed since they were drawn."""
-        if not name:
-            return {}
-        folder = self.projects.get(name)
-        if folder.stamp == stamp:
-            return {}
+        unchanged = {self.c["stamp"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value, and fails)
+        if not name or self.projects.get(name).stamp == stamp:
+            return unchanged
         return {**self.view(name, chapter, show, page), **self.summary(name)}
 
     def on_get_recogniser(self, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (the hub's download bars)

@@ -251,6 +251,7 @@ NOTHING_TO_RENDER = "Nothing to render: no segment there is {which}."
 WHICH_NAMES = {"pending": "new, edited or failed", "bad": "marked bad", "all": "in it"}
 RENDERED = "Rendered {n} segment(s) in {time}; {bad} bad."
 RENDER_FAILED = "Failed: {failed}"
+SEGMENT_NUMBER = "segment {n}"
 REGENERATED = "Made segment {n} again ({takes} take(s) in all){verdict}."
 TAKE_PASSED, TAKE_FAILED = "; the checks passed", "; the checks failed on every take: the best is kept, marked bad"
 RENDER_CANCELLED = (
