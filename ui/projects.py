@@ -11,7 +11,8 @@ Decisions:
   from what this app last wrote or read) and no render of it is running. Every change and every save take the
   project's lock, so an edit made during a render never interleaves with the render's saves.
 * Exports are written to ``<project>/exports/`` from a copy of the project taken under its lock, so a render can go on
-  while a book is encoded.
+  while a book is encoded. An export while a segment has no audio names it as the table does (a failed one first,
+  with why it failed) and says what to press, rather than the library's CLI advice.
 """
 
 from __future__ import annotations

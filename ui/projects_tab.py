@@ -8,8 +8,9 @@ Decisions:
   accepted take at once.
 * Render and "Regenerate this segment" share the app's device queue with Generate (one job on the device at a time)
   and the browser tab's one job (Generate in the same browser tab is refused meanwhile, and its Cancel stops it too):
-  Render shows "Rendering..." until it ended, Cancel stops it at the next progress report. While it runs, a timer
-  redraws the table and summary whenever the project file changed.
+  Render shows "Rendering..." until it ended (and, while another job holds the device, that it waits), Cancel stops it
+  at the next progress report and says how many segments were finished. While it runs, a timer redraws the table and
+  summary whenever the project file changed. Pressing Render clears the segment's and the export's last messages.
 * Without the speech-recognition model the checks need, nothing starts: the tab offers to download it or to turn the
   checks off for the project.
 * This module does not use ``from __future__ import annotations``: Gradio reads the ``gr.Request`` and
