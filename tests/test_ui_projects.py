@@ -209,7 +209,9 @@ def test_checks_without_the_recogniser_offer_download_or_off(tab, engine, tmp_pa
 
 def test_export_m4b_after_render_and_refusal_before(tab):
     make(tab)
-    with pytest.raises(InvalidInputError, match="no audio yet"):
+    with pytest.raises(
+        InvalidInputError, match=r"^Segment 1 \(chapter 1: .+\) has no audio yet \(and \d+ more\): press Render"
+    ):
         tab.on_export("book", "m4b", "book", 0)
     with pytest.raises(InvalidInputError, match="Choose a chapter"):
         tab.on_export("book", "m4b", "chapter", -1)
@@ -222,6 +224,20 @@ def test_export_m4b_after_render_and_refusal_before(tab):
     with av.open(out["export_file"]["value"]) as f:
         assert [c["metadata"].get("title") for c in f.chapters()] == ["Chapter 1", "Chapter 2"]
     assert "LUFS" in out["export_msg"]
+
+
+def test_export_names_a_failed_segment_first_with_why(tab):
+    _, folder = make(tab)
+    run(tab, RenderRequest("book"))
+    _, position, seg = projects.segment_of(folder.project, folder.project.chapters[1].segments[0].id)
+    seg.take, seg.status, seg.error = None, "failed", "unclosed '[' at position 3"
+    folder.save()
+    with pytest.raises(InvalidInputError) as e:
+        tab.on_export("book", "m4b", "book", 0)
+    assert str(e.value).startswith(f"Segment {position + 1} (chapter 2: ") and "(and" not in str(e.value)
+    assert "its render failed (unclosed '[' at position 3)" in str(e.value) and "fix its text" in str(e.value)
+    out = by_id(tab, tab.on_export("book", "srt", "chapter", 0))  # chapter 1 has all its audio
+    assert out["export_file"]["value"].endswith("book-chapter01.srt")
 
 
 def test_split_merge_and_voice(tab):
@@ -281,7 +297,9 @@ def test_a_chapter_render_needs_a_chapter_and_a_tab_has_one_job(tab, engine):
 def test_the_timer_redraws_only_when_the_project_file_changed(tab):
     _, folder = make(tab)
     shown = by_id(tab, tab.view("book", 0, "all", 1))
-    assert tab.on_tick("book", 0, "all", 1, shown["stamp"]) == {}, "nothing changed: nothing sent"
+    unchanged = tab.on_tick("book", 0, "all", 1, shown["stamp"])
+    assert unchanged, "never {}: Gradio reads an empty dict as one output value and the tick fails"
+    assert all(v == gr.skip() for v in unchanged.values()), "nothing changed: nothing sent"
     seg = folder.project.chapters[0].segments[1]
     projects.mark_bad(folder, seg.id)
     out = by_id(tab, tab.on_tick("book", 0, "all", 1, shown["stamp"]))

@@ -111,10 +111,19 @@ def render_request(engine: Engine, projects: OpenProjects, req: RenderRequest, j
             summary = render(folder, tts, chapter=req.chapter, which=req.which, progress=progress, cancel=job.cancel)
         finally:
             folder.rendering = False
-    failed = "; ".join(f"{k}: {v}" for k, v in summary.failed.items())
+    with folder.lock:
+        failed = "; ".join(f"{_number(folder.project, k)}: {v}" for k, v in summary.failed.items())
     return S.RENDERED.format(n=len(summary.rendered), bad=len(summary.bad), time=clock(summary.seconds)) + (
         " " + S.RENDER_FAILED.format(failed=failed) if failed else ""
     )
+
+
+def _number(project: Project, segment_id: str) -> str:
+    """The words "segment N", N as the table numbers it (the id when it is gone: merged away meanwhile)."""
+    try:
+        return S.SEGMENT_NUMBER.format(n=segment_of(project, segment_id)[1] + 1)
+    except InvalidInputError:
+        return segment_id
 
 
 def _render_one(folder: SharedFolder, tts, segment_id: str, job: Job) -> str:
@@ -200,7 +209,7 @@ def stream(
     finally:
         engine.end(session, job)
     if isinstance(worker.error, JobCancelled):
-        yield {"progress": note_html(S.RENDER_CANCELLED)}
+        yield {"progress": note_html(S.RENDER_CANCELLED.format(done=job.segment, total=job.segments))}
     elif worker.error is not None:
         yield {"progress": alerts.error_html(worker.error)}
     else:

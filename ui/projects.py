@@ -11,7 +11,8 @@ Decisions:
   from what this app last wrote or read) and no render of it is running. Every change and every save take the
   project's lock, so an edit made during a render never interleaves with the render's saves.
 * Exports are written to ``<project>/exports/`` from a copy of the project taken under its lock, so a render can go on
-  while a book is encoded.
+  while a book is encoded. An export while a segment has no audio names it as the table does (a failed one first,
+  with why it failed) and says what to press, rather than the library's CLI advice.
 """
 
 from __future__ import annotations
@@ -281,6 +282,7 @@ def export_project(projects: OpenProjects, name: str, fmt: str, chapter: int | N
     and a sentence saying what was written."""
     folder = projects.get(name)
     copy = folder.snapshot()
+    _check_audio(copy.project, chapter)
     base = folder_name(copy.project.title or folder.path.name)
     if chapter is not None:
         base += f"-chapter{chapter + 1:02d}"
@@ -291,3 +293,20 @@ def export_project(projects: OpenProjects, name: str, fmt: str, chapter: int | N
     if report.loudness is not None:
         note += " " + S.EXPORT_LOUDNESS.format(lufs=report.loudness, gain=report.gain_db)
     return out, note
+
+
+def _check_audio(project: Project, chapter: int | None) -> None:
+    """Refuse an export with a segment that has no audio, naming it as the table does (and what to do)."""
+    if chapter is not None and not 0 <= chapter < len(project.chapters):
+        return  # the export says which chapters there are
+    missing = [(c, pos, s) for c, pos, s in project.segments(chapter) if s.accepted is None]
+    if not missing:
+        return
+    failed = [m for m in missing if m[2].status == "failed"]
+    c, pos, s = (failed or missing)[0]  # a failed one first: rendering again does not fix it
+    more = S.EXPORT_MISSING_MORE.format(k=len(missing) - 1) if len(missing) > 1 else ""
+    text = s.text if len(s.text) <= 60 else s.text[:57] + "..."
+    words = {"n": pos + 1, "chapter": c + 1, "text": text, "more": more}
+    if failed:
+        raise InvalidInputError(S.EXPORT_MISSING_FAILED.format(error=s.error, **words))
+    raise InvalidInputError(S.EXPORT_MISSING.format(**words))

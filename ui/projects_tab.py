@@ -8,8 +8,9 @@ Decisions:
   accepted take at once.
 * Render and "Regenerate this segment" share the app's device queue with Generate (one job on the device at a time)
   and the browser tab's one job (Generate in the same browser tab is refused meanwhile, and its Cancel stops it too):
-  Render shows "Rendering..." until it ended, Cancel stops it at the next progress report. While it runs, a timer
-  redraws the table and summary whenever the project file changed.
+  Render shows "Rendering..." until it ended (and, while another job holds the device, that it waits), Cancel stops it
+  at the next progress report and says how many segments were finished. While it runs, a timer redraws the table and
+  summary whenever the project file changed. Pressing Render clears the segment's and the export's last messages.
 * Without the speech-recognition model the checks need, nothing starts: the tab offers to download it or to turn the
   checks off for the project.
 * This module does not use ``from __future__ import annotations``: Gradio reads the ``gr.Request`` and
@@ -269,7 +270,7 @@ class ProjectsTab:
     def on_row(self, name, ids, evt: gr.SelectData) -> dict:
         row, col = evt.index if isinstance(evt.index, (list, tuple)) else (evt.index, 0)
         if not ids or row is None or row >= len(ids):
-            return {}
+            return {self.c["seg_msg"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value)
         play = col == len(S.SEGMENT_HEADERS) - 1
         return {**self.segment(name, ids[row], play=play), self.c["seg_msg"]: ""}
 
@@ -300,7 +301,8 @@ class ProjectsTab:
     def rendering(self, button, fn, inputs) -> None:
         """``button`` -> the tab's job registered, Render disabled -> ``fn`` on the device -> the page redrawn."""
         c = self.c
-        started = button.click(self.on_submit, outputs=[c["render"], c["timer"], c["checks_box"]], **LIGHT)
+        submit_out = [c["render"], c["timer"], c["checks_box"], c["progress"], c["seg_msg"], c["export_msg"]]
+        started = button.click(self.on_submit, outputs=submit_out, **LIGHT)
         outputs = [c["progress"], c["checks_box"], c["checks_msg"], c["get_recogniser"]]
         done = started.success(fn, inputs, outputs, api_visibility="private", **GPU)
         redraw = [*self.view_out, c["summary"], *self.seg_out]
@@ -311,8 +313,9 @@ class ProjectsTab:
             raise gr.Error(S.ALREADY_RUNNING)
         c = self.c
         hide = gr.update(visible=False)
+        waiting = project_render.note_html(S.WAITING_GPU) if self.engine.queue.busy else ""  # another job's turn
         return {c["render"]: gr.update(interactive=False, value=S.RENDERING), c["timer"]: gr.Timer(active=True),
-                c["checks_box"]: hide}  # fmt: skip
+                c["checks_box"]: hide, c["progress"]: waiting, c["seg_msg"]: "", c["export_msg"]: ""}  # fmt: skip
 
     def on_rendered(self, name, chapter, show, page, segment_id) -> dict:
         c = self.c
@@ -356,11 +359,9 @@ class ProjectsTab:
 
     def on_tick(self, name, chapter, show, page, stamp) -> dict:
         """While a render runs: the page and summary redrawn when the project file changed since they were drawn."""
-        if not name:
-            return {}
-        folder = self.projects.get(name)
-        if folder.stamp == stamp:
-            return {}
+        unchanged = {self.c["stamp"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value, and fails)
+        if not name or self.projects.get(name).stamp == stamp:
+            return unchanged
         return {**self.view(name, chapter, show, page), **self.summary(name)}
 
     def on_get_recogniser(self, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (the hub's download bars)

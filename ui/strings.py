@@ -8,7 +8,8 @@ from __future__ import annotations
 TITLE = "TorToiSe TTS"
 HEADER = (
     "# TorToiSe text-to-speech\n"
-    "Type text, pick a voice, press **Generate**. Make your own voice in **Voices**; past results are in **History**."
+    "Type text, pick a voice, press **Generate**. Make your own voice in **Voices**; turn a book or a long text into "
+    "an audiobook in **Projects**; past results are in **History**."
 )
 
 # ---- tabs --------------------------------------------------------------------------------------------------------
@@ -250,9 +251,12 @@ NOTHING_TO_RENDER = "Nothing to render: no segment there is {which}."
 WHICH_NAMES = {"pending": "new, edited or failed", "bad": "marked bad", "all": "in it"}
 RENDERED = "Rendered {n} segment(s) in {time}; {bad} bad."
 RENDER_FAILED = "Failed: {failed}"
+SEGMENT_NUMBER = "segment {n}"
 REGENERATED = "Made segment {n} again ({takes} take(s) in all){verdict}."
 TAKE_PASSED, TAKE_FAILED = "; the checks passed", "; the checks failed on every take: the best is kept, marked bad"
-RENDER_CANCELLED = "Cancelled. Every finished segment is kept; Render goes on from there."
+RENDER_CANCELLED = (
+    "Cancelled after {done} of {total} segment(s). Every finished segment is kept; Render goes on from there."
+)
 PROJECT_MISSING_MODELS = "the model files {names} are missing; download them in the Generate or Settings tab"
 CHECKS_NEED_MODEL = (
     "Checking takes needs the wav2vec2 speech-recognition model (about 1.3 GB, the one that cuts [bracketed] text), "
@@ -273,6 +277,15 @@ EXPORT = "Export"
 EXPORTED = "Wrote {file}: {time}, {chapters} chapter mark(s)."
 EXPORT_LOUDNESS = "Loudness {lufs:.1f} LUFS, gain {gain:+.1f} dB."
 EXPORT_FILE = "Download"
+EXPORT_MISSING = (
+    "Segment {n} (chapter {chapter}: “{text}”) has no audio yet{more}: press Render (new, edited or failed), "
+    "then Export again."
+)
+EXPORT_MISSING_FAILED = (
+    "Segment {n} (chapter {chapter}: “{text}”) has no audio: its render failed ({error}){more}. Click it in "
+    "the table, fix its text, press Render, then Export again."
+)
+EXPORT_MISSING_MORE = " (and {k} more)"
 
 # ---- Settings -------------------------------------------------------------------------------------------------------
 DEVICE = "Device"
