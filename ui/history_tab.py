@@ -69,8 +69,8 @@ class HistoryTab:
         return self.fill_generate(generate.reuse_values(e.text, e.voice, e.preset, e.options, e.seed))
 
     def on_from_file(self, path):
-        if not path:
-            return {}
+        if not path:  # (never {}: Gradio reads an empty dict as one output value, and fails)
+            return {self.c["details"]: gr.skip()}
         values = history.reuse_from_file(path)
         if values is None:
             raise gr.Error(S.NO_SETTINGS_IN_FILE)

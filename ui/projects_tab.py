@@ -199,7 +199,7 @@ class ProjectsTab:
 
     def summary(self, name) -> dict:
         if not name:
-            return {}
+            return {self.c["summary"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value)
         folder = self.projects.get(name)
         with folder.lock:
             return {self.c["summary"]: projects.summary_markdown(folder)}
