@@ -17,6 +17,7 @@ Also the model-free checks on the built-in voice clips (real human speech, text 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import platform
 import time
@@ -210,6 +211,19 @@ def sweep(rows: list[dict], name: str, values: list[float], flag, kinds: list[st
     return table(["threshold", *(f"{k}" for k in by_kind)], body)
 
 
+def relative_rate(rows: list[dict], bounds: tuple[float, float] = (0.75, 1.33)) -> str:
+    """A rate check against the voice's own median rate (of its good takes), not fixed bounds (not the product's)."""
+    rates: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["kind"] == "good":
+            rates.setdefault((r["voice"], r["speed"]), []).append(r["rate"])
+    median = {k: float(np.median(v)) for k, v in rates.items()}
+    lo, hi = bounds
+    out = [r | {"relative": r["rate"] / median[(r["voice"], r["speed"])]} for r in rows]
+    kinds = ["cut", "first_words", "other_similar", "other_different", "appended", "silence", "stutter", "tempo"]
+    return sweep(out, f"rate / voice median outside {lo}..", [hi], lambda r, v: not lo <= r["relative"] <= v, kinds)
+
+
 def sweeps(rows: list[dict]) -> str:
     d = CheckSettings()
     out = [sweep(rows, "max_rate", [20.0, 22.0, 23.0, 25.0], lambda r, v: r["rate"] > v,
@@ -218,6 +232,7 @@ def sweeps(rows: list[dict]) -> str:
                  ["other_different", "appended", "silence", "tempo"]),
            sweep(rows, "max_silence", [0.6, 0.8, 1.0, 1.2, d.max_silence], lambda r, v: r["silence"] > v,
                  ["silence"])]  # fmt: skip
+    out.append(relative_rate(rows))
     asr = [r for r in rows if "cer" in r]
     if asr:
         kinds = [k for k in KINDS if any(r["kind"] == k for r in asr)]
@@ -233,7 +248,11 @@ def main() -> None:
     ap.add_argument("--asr-bad", type=int, default=30, help="takes of each bad kind checked with pocketsphinx")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--report", type=Path, help="print the tables of a --json file again, measuring nothing")
     args = ap.parse_args()
+    if args.report:
+        report(json.loads(args.report.read_text())["rows"])
+        return
     sentences = [s for s in SENTENCES.read_text().splitlines() if s.strip()]
     specs = [(s, *VOICES[(args.voices * i + k) % len(VOICES)], i * 10 + k)
              for i, s in enumerate(sentences) for k in range(args.voices)]  # fmt: skip
@@ -244,6 +263,13 @@ def main() -> None:
     print(f"machine: {cpu_name()}, {platform.platform()}, {args.jobs} jobs, {time.time() - start:.0f} s")
     print(f"corpus: {len(sentences)} sentences x {args.voices} voices = {len(takes)} good takes, "
           f"{sum(t.seconds for t in takes) / 60:.1f} min; settings {CheckSettings()}\n")  # fmt: skip
+    report(rows)
+    save_json(args.json, {"rows": rows, "args": vars(args) | {"json": str(args.json)}})
+    good, bad = human_clips()
+    print("## Built-in voice clips (real human speech, text unknown: no rate, no CER)\n\n" + good + "\n\n" + bad)
+
+
+def report(rows: list[dict]) -> None:
     print("## Model-free checks (no recogniser), every take\n\n" + model_free_table(rows, by_param=False) + "\n")
     print(model_free_table(rows, by_param=True) + "\n")
     if any("cer" in r for r in rows):
@@ -252,9 +278,6 @@ def main() -> None:
     ratios = [r["other_ratio"] for r in rows if r["kind"] == "other_similar"]
     print(f"other_similar duration ratio: {distribution(ratios)}\n")
     print("## Thresholds moved (one check alone; the other settings as they are)\n\n" + sweeps(rows) + "\n")
-    save_json(args.json, {"rows": rows, "args": vars(args) | {"json": str(args.json)}})
-    good, bad = human_clips()
-    print("## Built-in voice clips (real human speech, text unknown: no rate, no CER)\n\n" + good + "\n\n" + bad)
 
 
 if __name__ == "__main__":
