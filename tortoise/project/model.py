@@ -129,8 +129,8 @@ class CheckSettings:
     enabled: bool = True
     max_cer: float = 0.35  # character error rate of the transcript against the normalised text
     min_rate: float = 6.0  # characters (of the normalised text) per second of speech
-    max_rate: float = 25.0
-    max_silence: float = 1.5  # seconds of silence inside the speech
+    max_rate: float = 22.0  # ~240 words a minute; narration is ~14-17 chars/s (bench/RESULTS.md, "take checks")
+    max_silence: float = 1.0  # seconds of silence inside the speech (natural pauses measured <= 0.34 s)
     cut_off: bool = True  # a take still loud in its last 50 ms is bad
     max_takes: int = 3  # takes per segment and render, the first included
 
