@@ -1,5 +1,5 @@
-"""Rendering a project from the Projects tab: the checks' model, the render on the device in a worker thread, and
-the progress display it streams. The tab (``ui.projects_tab``) maps the updates to its components.
+"""Rendering a project, or checking its takes, from the Projects tab: the checks' model, the job on the device in a
+worker thread, and the progress display it streams. The tab (``ui.projects_tab``) maps the updates to its components.
 
 Decisions:
 * Rendering takes the engine's device lock (one device job at a time, like Generate) and the browser tab's one job
@@ -12,6 +12,12 @@ Decisions:
   explicit project seed, would make the very same take again).
 * With the checks on and their speech-recognition model missing (or transformers), nothing starts: the update says
   why and whether downloading the model fixes it, and the tab offers that or turning the checks off.
+* "Check takes" (``CheckRequest``, :func:`tortoise.project.review.check_accepted`, as ``tortoise-tts project check``)
+  is a job like a render: the same device queue, the tab's one job, Cancel (between takes; the checks made are saved)
+  and progress (take i of n, no stage bars: nothing is synthesised). It needs the recogniser whether the project's
+  checks are on or off; without it nothing starts and only the download is offered. With nothing to check (no take
+  of its segment's current text) it says so before asking for the recogniser. A segment edited while its take is
+  checked is marked ``edited`` again, as during a render.
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ import importlib.util
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
+from tortoise import devices
 from tortoise.errors import InvalidInputError, ModelNotFoundError
 from tortoise.options import new_seed
 from tortoise.project.checks import default_transcriber
 from tortoise.project.model import Project
 from tortoise.project.render import RenderProgress, render, render_segment, select
+from tortoise.project.review import check_accepted, reviewable
 from tortoise.redaction import Wav2VecAligner
 
 from . import alerts
@@ -36,16 +45,22 @@ from .projects import OpenProjects, SharedFolder, clock, segment_of
 from .stages import stage_html
 
 
-def checks_problem(project: Project) -> tuple[str, bool] | None:
-    """Why the checks cannot run now, and whether downloading the recogniser fixes it; None when they can (or are
-    off). Looks at the Hugging Face cache only; loads nothing."""
-    if not project.defaults.checks.enabled:
-        return None
+def recogniser_missing() -> str | None:
+    """What the checks' recogniser lacks now: "transformers" (the package) or "model" (not in the Hugging Face
+    cache); None when it can run. Looks at the cache only; loads nothing."""
     if importlib.util.find_spec("transformers") is None:
-        return S.CHECKS_NEED_TRANSFORMERS, False
+        return "transformers"
     if not Wav2VecAligner().cached():
-        return S.CHECKS_NEED_MODEL, True
+        return "model"
     return None
+
+
+def checks_problem(project: Project) -> tuple[str, bool] | None:
+    """Why a render's checks cannot run now, and whether downloading the recogniser fixes it; None when they can (or
+    are off)."""
+    if not project.defaults.checks.enabled or (missing := recogniser_missing()) is None:
+        return None
+    return (S.CHECKS_NEED_TRANSFORMERS, False) if missing == "transformers" else (S.CHECKS_NEED_MODEL, True)
 
 
 def download_recogniser() -> str:
@@ -68,12 +83,62 @@ class Reporting:
         return self._tts.tts(text, voice, options, progress=self._job.progress)
 
 
+# ---- the jobs: what ``stream`` runs ---------------------------------------------------------------------------------
+# Each request says what stops it before any work (``problem``: message, whether downloading the recogniser fixes it,
+# whether turning the checks off does), does its work (``run``), and shows its progress and its cancellation.
+
+
 @dataclass(frozen=True)
 class RenderRequest:
     name: str
     chapter: int | None = None  # index, None: the whole book
     which: str = "pending"  # tortoise.project.render.WHICH
     segment: str | None = None  # one segment (regenerate): chapter and which are then ignored
+    kind: ClassVar[str] = "render"
+
+    def problem(self, folder: SharedFolder) -> tuple[str, bool, bool] | None:
+        problem = checks_problem(folder.project)
+        return None if problem is None else (*problem, True)
+
+    def run(self, engine: Engine, projects: OpenProjects, job: Job) -> str:
+        return render_request(engine, projects, self, job)
+
+    def progress_html(self, job: Job) -> str:
+        return progress_html(job)
+
+    def cancelled(self, job: Job) -> str:
+        return S.RENDER_CANCELLED.format(done=job.segment, total=job.segments)
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """Check the accepted takes of the book (or chapter index ``chapter``) without rendering them again."""
+
+    name: str
+    chapter: int | None = None  # index, None: the whole book
+    kind: ClassVar[str] = "check"
+
+    def problem(self, folder: SharedFolder) -> tuple[str, bool, bool] | None:
+        with folder.lock:
+            if not reviewable(folder, self.chapter):
+                return None  # run() says there is nothing to check: no download asked for that
+        missing = recogniser_missing()
+        if missing == "transformers":
+            return S.CHECK_NEEDS_TRANSFORMERS, False, False
+        return (S.CHECK_NEEDS_MODEL, True, False) if missing else None
+
+    def run(self, engine: Engine, projects: OpenProjects, job: Job) -> str:
+        return check_request(engine, projects, self, job)
+
+    def progress_html(self, job: Job) -> str:
+        if not job.running:
+            return note_html(S.WAITING_GPU)
+        elapsed = clock(time.monotonic() - job.started)
+        return note_html(S.CHECK_PROGRESS.format(done=job.segment, total=job.segments, elapsed=elapsed,
+                                                 eta=clock(getattr(job, "eta", None))))  # fmt: skip
+
+    def cancelled(self, job: Job) -> str:
+        return S.CHECK_CANCELLED.format(done=job.segment, total=job.segments)
 
 
 def _after_segment(folder: SharedFolder, job: Job, p: RenderProgress) -> None:
@@ -116,6 +181,29 @@ def render_request(engine: Engine, projects: OpenProjects, req: RenderRequest, j
     return S.RENDERED.format(n=len(summary.rendered), bad=len(summary.bad), time=clock(summary.seconds)) + (
         " " + S.RENDER_FAILED.format(failed=failed) if failed else ""
     )
+
+
+def check_request(engine: Engine, projects: OpenProjects, req: CheckRequest, job: Job) -> str:
+    """Check the accepted takes ``req`` asks for with the wav2vec2 recogniser on the app's device; returns what was
+    found (a sentence). ``ChecksUnavailableError`` without the recogniser; ``JobCancelled`` when Cancel stopped it
+    (the checks made so far are saved)."""
+    folder = projects.get(req.name)
+    with folder.lock:
+        job.segment, job.segments, job.eta = 0, len(reviewable(folder, req.chapter)), None
+    if not job.segments:
+        return S.NOTHING_TO_CHECK
+    with engine.gpu(job):
+        folder.rendering = True  # (the app keeps this copy: its changes are the ones saved)
+        try:
+            transcriber = default_transcriber(devices.pick(engine.settings.device_preference))
+            progress = lambda p: _after_segment(folder, job, p)  # noqa: E731
+            summary = check_accepted(folder, transcriber, chapter=req.chapter, progress=progress, cancel=job.cancel)
+        finally:
+            folder.rendering = False
+    if summary.cancelled:
+        raise JobCancelled
+    advice = S.CHECKED_BAD if summary.bad else S.CHECKED_NONE_BAD
+    return S.CHECKED.format(n=len(summary.checked), bad=len(summary.bad), time=clock(summary.seconds)) + advice
 
 
 def _number(project: Project, segment_id: str) -> str:
@@ -178,20 +266,21 @@ def refuse(engine: Engine, session: str, message: str) -> Iterator[dict]:
 def stream(
     engine: Engine,
     projects: OpenProjects,
-    req: RenderRequest,
+    req: RenderRequest | CheckRequest,
     session: str,
     progress: Callable[..., object] | None = None,
     *,
     poll: float = 0.25,
 ) -> Iterator[dict]:
-    """Run one render for a browser tab, yielding updates by name: ``progress`` (HTML), and ``checks`` (message, can
-    download) when the checks cannot run, before any work. Errors end it with their message in ``progress``."""
+    """Run one render or check for a browser tab, yielding updates by name: ``progress`` (HTML), and ``checks``
+    (message, can download, can turn the checks off) when the recogniser it needs is missing, before any work. Errors
+    end it with their message in ``progress``."""
     job = engine.begin(session)
     if job is None:
         yield {"progress": alerts.error_html(S.ALREADY_RUNNING)}
         return
     try:
-        problem = checks_problem(projects.get(req.name).project)
+        problem = req.problem(projects.get(req.name))
     except Exception as e:
         engine.end(session, job)
         yield {"progress": alerts.error_html(e)}
@@ -200,16 +289,16 @@ def stream(
         engine.end(session, job)
         yield {"progress": "", "checks": problem}
         return
-    worker = Worker(lambda: render_request(engine, projects, req, job), job, name="tortoise-project-render")
+    worker = Worker(lambda: req.run(engine, projects, job), job, name=f"tortoise-project-{req.kind}")
     try:
         for _ in worker.polling(poll):
             if progress is not None and job.running:
                 progress(job.overall(), desc=f"Segment {job.segment + 1}/{job.segments}")
-            yield {"progress": progress_html(job)}
+            yield {"progress": req.progress_html(job)}
     finally:
         engine.end(session, job)
     if isinstance(worker.error, JobCancelled):
-        yield {"progress": note_html(S.RENDER_CANCELLED.format(done=job.segment, total=job.segments))}
+        yield {"progress": note_html(req.cancelled(job))}
     elif worker.error is not None:
         yield {"progress": alerts.error_html(worker.error)}
     else:

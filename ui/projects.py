@@ -12,7 +12,8 @@ Decisions:
   project's lock, so an edit made during a render never interleaves with the render's saves.
 * Exports are written to ``<project>/exports/`` from a copy of the project taken under its lock, so a render can go on
   while a book is encoded. An export while a segment has no audio names it as the table does (a failed one first,
-  with why it failed) and says what to press, rather than the library's CLI advice.
+  with why it failed) and says what to press, rather than the library's CLI advice. Subtitles with one cue per word
+  while a take has no word timings name it the same way and say to press Check takes.
 """
 
 from __future__ import annotations
@@ -277,18 +278,22 @@ def mark_bad(folder: ProjectFolder, segment_id: str, **_) -> tuple[str, str]:
 
 
 # ---- export -------------------------------------------------------------------------------------------------------
-def export_project(projects: OpenProjects, name: str, fmt: str, chapter: int | None) -> tuple[Path, str]:
-    """Write the book (or chapter index ``chapter``) as ``fmt`` into the project's exports folder; returns the file
-    and a sentence saying what was written."""
+def export_project(
+    projects: OpenProjects, name: str, fmt: str, chapter: int | None, *, words: bool = False
+) -> tuple[Path, str]:
+    """Write the book (or chapter index ``chapter``) as ``fmt`` into the project's exports folder (subtitles with one
+    cue per word when ``words``); returns the file and a sentence saying what was written."""
     folder = projects.get(name)
     copy = folder.snapshot()
     _check_audio(copy.project, chapter)
+    if words:
+        _check_words(copy.project, chapter)
     base = folder_name(copy.project.title or folder.path.name)
     if chapter is not None:
         base += f"-chapter{chapter + 1:02d}"
     out = folder.path / EXPORTS_DIR / f"{base}.{fmt}"
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = export(copy, out, fmt, chapter=chapter)
+    report = export(copy, out, fmt, chapter=chapter, words=words)
     note = S.EXPORTED.format(file=out.name, time=clock(report.seconds), chapters=len(report.chapters))
     if report.loudness is not None:
         note += " " + S.EXPORT_LOUDNESS.format(lufs=report.loudness, gain=report.gain_db)
@@ -305,8 +310,23 @@ def _check_audio(project: Project, chapter: int | None) -> None:
     failed = [m for m in missing if m[2].status == "failed"]
     c, pos, s = (failed or missing)[0]  # a failed one first: rendering again does not fix it
     more = S.EXPORT_MISSING_MORE.format(k=len(missing) - 1) if len(missing) > 1 else ""
-    text = s.text if len(s.text) <= 60 else s.text[:57] + "..."
-    words = {"n": pos + 1, "chapter": c + 1, "text": text, "more": more}
+    words = {"n": pos + 1, "chapter": c + 1, "text": _short(s.text), "more": more}
     if failed:
         raise InvalidInputError(S.EXPORT_MISSING_FAILED.format(error=s.error, **words))
     raise InvalidInputError(S.EXPORT_MISSING.format(**words))
+
+
+def _check_words(project: Project, chapter: int | None) -> None:
+    """Refuse one cue per word while a take has no word timings, naming the first as the table does."""
+    if chapter is not None and not 0 <= chapter < len(project.chapters):
+        return  # the export says which chapters there are
+    segments = list(project.segments(chapter))
+    untimed = [(pos, s) for _, pos, s in segments if s.accepted is not None and s.accepted.checks.get("words") is None]
+    if untimed:
+        pos, s = untimed[0]
+        raise InvalidInputError(S.EXPORT_NO_WORDS.format(k=len(untimed), n=len(segments), pos=pos + 1,
+                                                         text=_short(s.text)))  # fmt: skip
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -13,6 +13,11 @@ Decisions:
   summary whenever the project file changed. Pressing Render clears the segment's and the export's last messages.
 * Without the speech-recognition model the checks need, nothing starts: the tab offers to download it or to turn the
   checks off for the project.
+* "Check takes" checks the accepted takes already made (``project_render.CheckRequest``): the scope is Render's (the
+  whole book or the chosen chapter; "Which segments" does not apply: every take of its segment's current text is
+  checked), and it is a job like Render (the device queue, Cancel, progress; Render and Check are both disabled
+  while either runs). Without the recogniser only the download is offered (turning the checks off would not help).
+* "One cue per word" is shown next to the export format only for srt and vtt.
 * This module does not use ``from __future__ import annotations``: Gradio reads the ``gr.Request`` and
   ``gr.SelectData`` annotations at run time.
 """
@@ -20,103 +25,17 @@ Decisions:
 import gradio as gr
 
 from tortoise.errors import InvalidInputError
-from tortoise.options import PRESETS
-from tortoise.project import (
-    EXPORT_FORMATS,
-)
+from tortoise.project.export import SUBTITLES
 
 from . import alerts, project_render, projects, voices_tab
 from . import strings as S
 from .engine import Engine
 from .page import GPU, LIGHT, Shared
-from .project_render import RenderRequest
+from .project_render import CheckRequest, RenderRequest
 from .projects import OpenProjects
+from .projects_layout import layout
 
 EXPORT = {"concurrency_id": "project-export", "concurrency_limit": 1, "api_visibility": "private"}
-
-
-def layout(preset: str) -> dict:
-    """The tab's components by name (stable ``proj-*`` element ids: the browser tests find them by these)."""
-    c: dict = {"ids": gr.State([]), "selected": gr.State(None), "stamp": gr.State(None)}
-    with gr.Row():
-        c["pick"] = gr.Dropdown(label=S.PROJECT, choices=[], scale=4, elem_id="proj-pick")
-        c["refresh"] = gr.Button(S.REFRESH, size="sm", scale=1, elem_id="proj-refresh")
-    with gr.Accordion(S.NEW_PROJECT, open=False, elem_id="proj-new") as c["new"]:
-        with gr.Row():
-            c["new_file"] = gr.File(label=S.BOOK_FILE, file_types=[".txt", ".md", ".epub"], type="filepath",
-                                    elem_id="proj-new-file")  # fmt: skip
-            c["new_text"] = gr.Textbox(label=S.PASTE_TEXT, lines=5, elem_id="proj-new-text")
-        with gr.Row():
-            c["new_name"] = gr.Textbox(label=S.PROJECT_NAME, placeholder=S.PROJECT_NAME_PLACEHOLDER,
-                                       elem_id="proj-new-name")  # fmt: skip
-            c["new_voice"] = gr.Dropdown(label=S.PROJECT_VOICE, choices=[], elem_id="proj-new-voice")
-            c["new_preset"] = gr.Dropdown(list(PRESETS), value=preset, label=S.PRESET, elem_id="proj-new-preset")
-        c["new_checks"] = gr.Checkbox(label=S.CHECK_TAKES, value=True, elem_id="proj-new-checks")
-        c["create"] = gr.Button(S.CREATE_PROJECT, variant="primary", elem_id="proj-create")
-        c["new_msg"] = gr.Markdown(elem_id="proj-new-msg")
-    c["summary"] = gr.Markdown(S.NO_PROJECTS, elem_id="proj-summary")
-    c["checks"] = gr.Checkbox(label=S.CHECK_TAKES, value=True, elem_id="proj-checks")
-    with gr.Row():
-        c["scope"] = gr.Radio(S.SCOPE_CHOICES, value="book", label=S.RENDER_SCOPE, elem_id="proj-scope")
-        c["which"] = gr.Radio(S.WHICH_CHOICES, value="pending", label=S.RENDER_WHICH, elem_id="proj-which")
-    with gr.Row():
-        c["render"] = gr.Button(S.RENDER, variant="primary", elem_id="proj-render")
-        c["cancel"] = gr.Button(S.CANCEL, variant="stop", elem_id="proj-cancel")
-    with gr.Group(visible=False, elem_id="proj-checks-box") as c["checks_box"]:
-        c["checks_msg"] = gr.Markdown(elem_id="proj-checks-msg")
-        with gr.Row():
-            c["get_recogniser"] = gr.Button(S.GET_RECOGNISER, variant="primary", elem_id="proj-get-recogniser")
-            c["checks_off"] = gr.Button(S.CHECKS_OFF_BUTTON, elem_id="proj-checks-off")
-    c["progress"] = gr.HTML(elem_id="proj-progress")
-    c["timer"] = gr.Timer(2.0, active=False)
-    with gr.Row():
-        c["chapter"] = gr.Dropdown(label=S.CHAPTER, choices=[(S.ALL_CHAPTERS, -1)], value=-1, scale=4,
-                                   elem_id="proj-chapter")  # fmt: skip
-        c["show"] = gr.Radio(S.SHOW_CHOICES, value="all", label=S.SHOW_SEGMENTS, scale=3, elem_id="proj-show")
-    with gr.Row():
-        c["prev"] = gr.Button(S.PREVIOUS, size="sm", elem_id="proj-prev")
-        c["page"] = gr.Number(1, label=S.PAGE_NUMBER, precision=0, minimum=1, elem_id="proj-page")
-        c["pages"] = gr.Markdown(elem_id="proj-pages")
-        c["next"] = gr.Button(S.NEXT, size="sm", elem_id="proj-next")
-    c["table"] = gr.Dataframe(headers=S.SEGMENT_HEADERS, label=S.SEGMENTS_TABLE, interactive=False, wrap=True,
-                              column_widths=["5%", "45%", "12%", "8%", "15%", "7%", "8%"], max_height=600,
-                              elem_id="proj-table")  # fmt: skip
-    segment_layout(c)
-    with gr.Row():
-        c["format"] = gr.Dropdown(list(EXPORT_FORMATS), value="m4b", label=S.EXPORT_FORMAT, elem_id="proj-format")
-        c["export_scope"] = gr.Radio(S.SCOPE_CHOICES, value="book", label=S.EXPORT_SCOPE,
-                                     elem_id="proj-export-scope")  # fmt: skip
-        c["export"] = gr.Button(S.EXPORT, elem_id="proj-export")
-    c["export_file"] = gr.File(label=S.EXPORT_FILE, interactive=False, visible=False, elem_id="proj-export-file")
-    c["export_msg"] = gr.Markdown(elem_id="proj-export-msg")
-    return c
-
-
-def segment_layout(c: dict) -> None:
-    """The chosen segment: text, voice, takes and players, and what can be done to it."""
-    with gr.Column(variant="panel", elem_id="proj-segment"):
-        c["seg_info"] = gr.Markdown(S.PICK_SEGMENT, elem_id="proj-seg-info")
-        with gr.Row():
-            with gr.Column(scale=3):
-                c["seg_text"] = gr.Textbox(label=S.SEGMENT_TEXT, lines=3, elem_id="proj-seg-text")
-                with gr.Row():
-                    c["save_text"] = gr.Button(S.SAVE_TEXT, variant="primary", size="sm", elem_id="proj-save-text")
-                    c["merge"] = gr.Button(S.MERGE_NEXT, size="sm", elem_id="proj-merge")
-                    c["split"] = gr.Button(S.SPLIT_AT_BAR, size="sm", elem_id="proj-split")
-                with gr.Row():
-                    c["seg_voice"] = gr.Dropdown(label=S.SEGMENT_VOICE, choices=[], scale=3, elem_id="proj-seg-voice")
-                    c["set_voice"] = gr.Button(S.SET_VOICE, size="sm", scale=1, elem_id="proj-set-voice")
-            with gr.Column(scale=2):
-                c["seg_audio"] = gr.Audio(label=S.ACCEPTED_TAKE, type="filepath", interactive=False,
-                                          elem_id="proj-seg-audio")  # fmt: skip
-                c["takes"] = gr.Radio([], label=S.TAKES, elem_id="proj-takes")
-                c["take_audio"] = gr.Audio(label=S.TAKE_AUDIO, type="filepath", interactive=False,
-                                           elem_id="proj-take-audio")  # fmt: skip
-                with gr.Row():
-                    c["use_take"] = gr.Button(S.USE_TAKE, size="sm", elem_id="proj-use-take")
-                    c["mark_bad"] = gr.Button(S.MARK_BAD, size="sm", elem_id="proj-mark-bad")
-                    c["regenerate"] = gr.Button(S.REGENERATE_ONE, size="sm", elem_id="proj-regenerate")
-        c["seg_msg"] = gr.Markdown(elem_id="proj-seg-msg")
 
 
 class ProjectsTab:
@@ -235,6 +154,7 @@ class ProjectsTab:
 
         self.rendering(c["render"], self.on_render, [c["pick"], c["scope"], c["which"], c["chapter"]])
         self.rendering(c["regenerate"], self.on_regenerate, [c["pick"], c["selected"]])
+        self.rendering(c["check"], self.on_check, [c["pick"], c["scope"], c["chapter"]])
         c["cancel"].click(self.on_cancel, outputs=c["progress"], **LIGHT)
         c["timer"].tick(self.on_tick, [*self.view_in, c["stamp"]], [*self.view_out, c["summary"]], **LIGHT)
         box = [c["checks_box"], c["checks_msg"], c["get_recogniser"]]
@@ -242,8 +162,9 @@ class ProjectsTab:
                                   api_visibility="private", **GPU)  # fmt: skip
         c["checks_off"].click(alerts.shown(c["checks_msg"])(self.on_checks_off), c["pick"],
                               [*box, c["checks"], c["summary"]], **LIGHT)  # fmt: skip
+        c["format"].change(lambda fmt: gr.update(visible=fmt in SUBTITLES), c["format"], c["words"], **LIGHT)
         c["export"].click(alerts.shown(c["export_msg"])(self.on_export),
-                          [c["pick"], c["format"], c["export_scope"], c["chapter"]],
+                          [c["pick"], c["format"], c["export_scope"], c["chapter"], c["words"]],
                           [c["export_file"], c["export_msg"]], **EXPORT)  # fmt: skip
 
     def paged(self, step):
@@ -299,27 +220,39 @@ class ProjectsTab:
 
     # ---- rendering ----------------------------------------------------------------------------------------------
     def rendering(self, button, fn, inputs) -> None:
-        """``button`` -> the tab's job registered, Render disabled -> ``fn`` on the device -> the page redrawn."""
+        """``button`` -> the tab's job registered, Render and Check disabled -> ``fn`` on the device -> the page
+        redrawn."""
         c = self.c
-        submit_out = [c["render"], c["timer"], c["checks_box"], c["progress"], c["seg_msg"], c["export_msg"]]
-        started = button.click(self.on_submit, outputs=submit_out, **LIGHT)
-        outputs = [c["progress"], c["checks_box"], c["checks_msg"], c["get_recogniser"]]
+        submit_out = [c["render"], c["check"], c["timer"], c["checks_box"], c["progress"], c["seg_msg"],
+                      c["export_msg"]]  # fmt: skip
+        started = button.click(self.submitted(checking=button is c["check"]), outputs=submit_out, **LIGHT)
+        outputs = [c["progress"], c["checks_box"], c["checks_msg"], c["get_recogniser"], c["checks_off"]]
         done = started.success(fn, inputs, outputs, api_visibility="private", **GPU)
         redraw = [*self.view_out, c["summary"], *self.seg_out]
-        done.then(self.on_rendered, [*self.view_in, c["selected"]], [c["render"], c["timer"], *redraw], **LIGHT)
+        done.then(self.on_rendered, [*self.view_in, c["selected"]], [c["render"], c["check"], c["timer"], *redraw],
+                  **LIGHT)  # fmt: skip
 
-    def on_submit(self, request: gr.Request):
-        if self.engine.submit(request.session_hash) is None:
-            raise gr.Error(S.ALREADY_RUNNING)
-        c = self.c
-        hide = gr.update(visible=False)
-        waiting = project_render.note_html(S.WAITING_GPU) if self.engine.queue.busy else ""  # another job's turn
-        return {c["render"]: gr.update(interactive=False, value=S.RENDERING), c["timer"]: gr.Timer(active=True),
-                c["checks_box"]: hide, c["progress"]: waiting, c["seg_msg"]: "", c["export_msg"]: ""}  # fmt: skip
+    def submitted(self, *, checking: bool):
+        """The click's first step: the tab's job registered (or refused), both buttons disabled, the pressed one
+        saying what runs."""
+
+        def on_submit(request: gr.Request):
+            if self.engine.submit(request.session_hash) is None:
+                raise gr.Error(S.ALREADY_RUNNING)
+            c = self.c
+            hide = gr.update(visible=False)
+            waiting = project_render.note_html(S.WAITING_GPU) if self.engine.queue.busy else ""  # another job's turn
+            render = gr.update(interactive=False, value=S.RENDER if checking else S.RENDERING)
+            check = gr.update(interactive=False, value=S.CHECKING if checking else S.CHECK_TAKES_BUTTON)
+            return {c["render"]: render, c["check"]: check, c["timer"]: gr.Timer(active=True), c["checks_box"]: hide,
+                    c["progress"]: waiting, c["seg_msg"]: "", c["export_msg"]: ""}  # fmt: skip
+
+        return on_submit
 
     def on_rendered(self, name, chapter, show, page, segment_id) -> dict:
         c = self.c
-        out = {c["render"]: gr.update(interactive=True, value=S.RENDER), c["timer"]: gr.Timer(active=False)}
+        out = {c["render"]: gr.update(interactive=True, value=S.RENDER), c["timer"]: gr.Timer(active=False),
+               c["check"]: gr.update(interactive=True, value=S.CHECK_TAKES_BUTTON)}  # fmt: skip
         try:
             out |= {**self.view(name, chapter, show, page), **self.summary(name)}
             if segment_id:
@@ -342,15 +275,23 @@ class ProjectsTab:
         req = RenderRequest(name or "", segment=segment_id)
         yield from self.display(project_render.stream(self.engine, self.projects, req, request.session_hash, progress))
 
+    def on_check(self, name, scope, chapter, request: gr.Request, progress=gr.Progress()):  # noqa: B008
+        if scope == "chapter" and (chapter is None or chapter < 0):
+            yield from self.display(project_render.refuse(self.engine, request.session_hash, S.PICK_CHAPTER))
+            return
+        req = CheckRequest(name or "", chapter=chapter if scope == "chapter" else None)
+        yield from self.display(project_render.stream(self.engine, self.projects, req, request.session_hash, progress))
+
     def display(self, updates):
         """``project_render.stream``'s updates (by name) -> component updates."""
         c = self.c
         for update in updates:
             out = {c["progress"]: update["progress"]}
-            if "checks" in update:  # the checks cannot run: the choices, nothing started
-                message, can_download = update["checks"]
+            if "checks" in update:  # the recogniser is missing: the choices, nothing started
+                message, can_download, can_turn_off = update["checks"]
                 out |= {c["checks_box"]: gr.update(visible=True), c["checks_msg"]: message,
-                        c["get_recogniser"]: gr.update(visible=can_download)}  # fmt: skip
+                        c["get_recogniser"]: gr.update(visible=can_download),
+                        c["checks_off"]: gr.update(visible=can_turn_off)}  # fmt: skip
             yield out
 
     def on_cancel(self, request: gr.Request):
@@ -375,8 +316,10 @@ class ProjectsTab:
         return {**out, c["checks"]: False, c["checks_msg"]: S.CHECKS_TURNED_OFF,
                 c["get_recogniser"]: gr.update(visible=False), c["checks_box"]: gr.update(visible=True)}  # fmt: skip
 
-    def on_export(self, name, fmt, scope, chapter) -> dict:
+    def on_export(self, name, fmt, scope, chapter, words=False) -> dict:
         if scope == "chapter" and (chapter is None or chapter < 0):
             raise InvalidInputError(S.PICK_CHAPTER)
-        path, note = projects.export_project(self.projects, name, fmt, chapter if scope == "chapter" else None)
+        words = bool(words) and fmt in SUBTITLES  # (the box keeps its tick while hidden for other formats)
+        path, note = projects.export_project(self.projects, name, fmt, chapter if scope == "chapter" else None,
+                                             words=words)  # fmt: skip
         return {self.c["export_file"]: gr.update(value=str(path), visible=True), self.c["export_msg"]: note}

@@ -237,7 +237,7 @@ MERGED = "Merged with the next segment; render it again."
 SPLIT_DONE = "Split in two; render both."
 TAKE_CHOSEN = "Take {n} is now the accepted one."
 MARKED_BAD = "Marked bad: 'Only the bad ones' renders it again."
-RENDER_SCOPE = "Render"
+RENDER_SCOPE = "Render or check"
 SCOPE_CHOICES = [("the whole book", "book"), ("the chosen chapter", "chapter")]  # what Render and Export cover
 RENDER_WHICH = "Which segments"
 WHICH_CHOICES = [
@@ -257,6 +257,16 @@ TAKE_PASSED, TAKE_FAILED = "; the checks passed", "; the checks failed on every 
 RENDER_CANCELLED = (
     "Cancelled after {done} of {total} segment(s). Every finished segment is kept; Render goes on from there."
 )
+CHECK_TAKES_BUTTON = "Check takes"
+CHECKING = "Checking..."
+CHECK_PROGRESS = "Checked {done} of {total} take(s) · elapsed {elapsed} · about {eta} left"
+NOTHING_TO_CHECK = "Nothing to check: no segment there has a take of its current text yet. Press Render first."
+CHECKED = "{n} take(s) checked in {time}, {bad} bad"
+CHECKED_BAD = ": press Render with 'only the bad ones' to make them again."
+CHECKED_NONE_BAD = ". Their word timings are stored (subtitles: one cue per word)."
+CHECK_CANCELLED = (
+    "Cancelled after checking {done} of {total} take(s). The checks made are saved; Check takes checks them all again."
+)
 PROJECT_MISSING_MODELS = "the model files {names} are missing; download them in the Generate or Settings tab"
 CHECKS_NEED_MODEL = (
     "Checking takes needs the wav2vec2 speech-recognition model (about 1.3 GB, the one that cuts [bracketed] text), "
@@ -267,11 +277,25 @@ CHECKS_NEED_TRANSFORMERS = (
     "'tortoise-tts-oneapi[redaction]' and restart the app, or turn the checks off for this project. Nothing was "
     "started."
 )
+CHECK_NEEDS_MODEL = (
+    "Checking takes needs the wav2vec2 speech-recognition model (about 1.3 GB, the one that cuts [bracketed] text), "
+    "which is not downloaded yet. Download it once, then press Check takes again. Nothing was started."
+)
+CHECK_NEEDS_TRANSFORMERS = (
+    "Checking takes needs the transformers package, which is not installed: pip install "
+    "'tortoise-tts-oneapi[redaction]' and restart the app. Nothing was started."
+)
 GET_RECOGNISER = "Download the speech-recognition model"
 CHECKS_OFF_BUTTON = "Turn the checks off"
-RECOGNISER_DOWNLOADED = "Downloaded the speech-recognition model. Press Render."
+RECOGNISER_DOWNLOADED = "Downloaded the speech-recognition model. Press Render or Check takes again."
 CHECKS_TURNED_OFF = "Checks are off for this project. Press Render."
 EXPORT_FORMAT = "Format"
+EXPORT_WORDS = "One cue per word"
+EXPORT_NO_WORDS = (
+    "{k} of {n} segment(s) have no word timings yet (first: segment {pos}, “{text}”): press Check takes (the "
+    "whole book or that chapter), then Export again; a segment edited since its take needs Render first. Or untick "
+    "“one cue per word”."
+)
 EXPORT_SCOPE = "Export"
 EXPORT = "Export"
 EXPORTED = "Wrote {file}: {time}, {chapters} chapter mark(s)."
