@@ -1,8 +1,10 @@
 """Projects tab handlers on the tiny random-weight models: new projects, the table's pages, edits, renders (all,
-pending only, one segment), cancel, checks without the recogniser, export, and speed at 5,000 segments."""
+pending only, one segment), cancel, checks without the recogniser, checking the takes made (with a tiny wav2vec2 in
+the Hugging Face cache), export (with one cue per word), and speed at 5,000 segments."""
 
 from __future__ import annotations
 
+import html
 import time
 
 import pytest
@@ -17,7 +19,7 @@ from ui import project_render, projects  # noqa: E402
 from ui import strings as S  # noqa: E402
 from ui.engine import Job, JobCancelled  # noqa: E402
 from ui.page import Shared  # noqa: E402
-from ui.project_render import RenderRequest  # noqa: E402
+from ui.project_render import CheckRequest, RenderRequest  # noqa: E402
 from ui.projects_tab import ProjectsTab  # noqa: E402
 
 QUICK = {"num_autoregressive_samples": 2, "diffusion_steps": 2, "max_mel_tokens": 24}
@@ -320,7 +322,106 @@ def test_the_app_has_the_tab_and_renders_share_the_device_queue(engine):
 
     app = build_app(engine)
     by_name = {d.fn.__name__: d for d in app.fns.values() if hasattr(d.fn, "__name__")}
-    for name in ("on_render", "on_regenerate"):
+    for name in ("on_render", "on_regenerate", "on_check"):
         assert by_name[name].concurrency_id == "gpu" and by_name[name].concurrency_limit == 1
     assert by_name["on_export"].concurrency_id == "project-export", "an export never waits for a night's render"
     assert engine._tts is None
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache: the recogniser is not downloaded."""
+    pytest.importorskip("transformers")
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
+    return tmp_path / "hf-hub"
+
+
+LENIENT = {"max_cer": 1e9, "min_rate": 0.0, "max_rate": 1e9, "max_silence": 1e9, "cut_off": False}
+
+
+def test_check_takes_stores_word_timings_then_marks_failed_takes_bad(tab, hub):
+    from tests.tiny_wav2vec import install_tiny_recogniser
+
+    _, folder = make(tab)  # checks off
+    assert "Nothing to check" in run(tab, CheckRequest("book"))[-1]["progress"], "before any take, no download asked"
+    run(tab, RenderRequest("book"))
+    install_tiny_recogniser(hub)
+    for key, value in LENIENT.items():  # the tiny models' random audio passes these
+        setattr(folder.project.defaults.checks, key, value)
+    updates = run(tab, CheckRequest("book"))
+    out = html.unescape(updates[-1]["progress"])
+    assert "4 take(s) checked in" in out and ", 0 bad. Their word timings are stored" in out
+    assert not any("checks" in u for u in updates)
+    segments = [s for _, _, s in folder.project.segments()]
+    assert all(s.status == "done" and s.accepted.checks["passed"] and s.accepted.checks["words"] for s in segments)
+    assert all(len(s.takes) == 1 for s in segments), "nothing rendered"
+    assert by_id(tab, tab.view("book", -1, "all", 1))["table"][0][4].endswith("✓")
+    assert folder.project.defaults.checks.enabled is False, "the project's checks stay off"
+
+    folder.project.defaults.checks.max_cer = 0.2  # the random recogniser hears nothing like the text
+    out = html.unescape(run(tab, CheckRequest("book", chapter=1))[-1]["progress"])
+    assert "2 take(s) checked in" in out and "2 bad: press Render with 'only the bad ones'" in out
+    assert [s.status for s in segments] == ["done", "done", "bad", "bad"]
+    assert "✗ CER" in by_id(tab, tab.view("book", 1, "all", 1))["table"][0][4]
+    reopened = ProjectFolder.open(folder.path).project
+    assert [s.status for _, _, s in reopened.segments()] == ["done", "done", "bad", "bad"], "saved"
+
+
+def test_check_takes_without_the_recogniser_offers_only_the_download(tab, engine, hub):
+    from types import SimpleNamespace
+
+    _, folder = make(tab, checks=True)
+    folder.project.defaults.checks.enabled = False
+    run(tab, RenderRequest("book"))
+    (update,) = run(tab, CheckRequest("book"))
+    assert update["checks_box"]["visible"] and "Check takes again" in update["checks_msg"]
+    assert update["get_recogniser"]["visible"] and not update["checks_off"]["visible"], "turning checks off: no help"
+    assert all(s.accepted.checks == {} for _, _, s in folder.project.segments()), "nothing started"
+    assert engine.submit("tab") is not None, "the tab's job has ended"  # (as the click does)
+    request = SimpleNamespace(session_hash="tab")
+    (out,) = [by_id(tab, u) for u in tab.on_check("book", "chapter", -1, request, lambda *a, **k: None)]
+    assert "Choose a chapter" in out["progress"] and engine.submit("tab") is not None, "refused, and the job ended"
+
+
+def test_cancel_stops_the_check_between_takes_and_keeps_what_was_checked(tab, engine, hub, monkeypatch):
+    from tests.tiny_wav2vec import install_tiny_recogniser
+
+    _, folder = make(tab)
+    run(tab, RenderRequest("book"))
+    install_tiny_recogniser(hub)
+    job, after = Job(), project_render._after_segment
+
+    def first_then_cancel(folder, job, p):
+        after(folder, job, p)
+        job.cancel.set()  # Cancel pressed while the first take was checked
+
+    monkeypatch.setattr(project_render, "_after_segment", first_then_cancel)
+    req = CheckRequest("book")
+    with pytest.raises(JobCancelled):
+        project_render.check_request(engine, tab.projects, req, job)
+    assert req.cancelled(job).startswith("Cancelled after checking 1 of 4 take(s). The checks made are saved")
+    checked = [bool(s.accepted.checks) for _, _, s in ProjectFolder.open(folder.path).project.segments()]
+    assert checked == [True, False, False, False] and not folder.rendering
+
+
+def test_export_one_cue_per_word_needs_checked_takes(tab, hub):
+    webvtt = pytest.importorskip("webvtt")
+    from tests.tiny_wav2vec import install_tiny_recogniser
+
+    _, folder = make(tab)
+    run(tab, RenderRequest("book"))
+    with pytest.raises(InvalidInputError, match=r"^4 of 4 segment\(s\) have no word timings yet \(first: segment 1, "):
+        tab.on_export("book", "vtt", "book", 0, True)
+    with pytest.raises(InvalidInputError, match="press Check takes"):
+        tab.on_export("book", "srt", "chapter", 1, True)
+    assert "Wrote book.m4b" in by_id(tab, tab.on_export("book", "m4b", "book", 0, True))["export_msg"], "srt/vtt only"
+    install_tiny_recogniser(hub)
+    run(tab, CheckRequest("book"))
+    out = by_id(tab, tab.on_export("book", "vtt", "book", 0, True))
+    cues = [c.text for c in webvtt.read(out["export_file"]["value"]).captions]
+    words = [w for _, _, s in folder.project.segments() for w in s.text.split()]
+    assert cues == words, "one cue per word, as written"
+    whole = webvtt.read(by_id(tab, tab.on_export("book", "vtt", "book", 0, False))["export_file"]["value"]).captions
+    assert len(whole) == 4, "unticked: a cue per segment"

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz'"
+TOKENS = {"<pad>": 0, "|": 1, **{c: i + 2 for i, c in enumerate(LETTERS)}}  # blank 0, word separator 1
 
 
 def tiny_config(vocab_size: int, **overrides):
@@ -25,8 +26,30 @@ def tiny_model(vocab_size: int = 10):
 
 
 def tiny_aligner():
-    """A ``Wav2VecAligner`` over a letters vocabulary (blank 0, word separator 1)."""
+    """A ``Wav2VecAligner`` over a letters vocabulary (``TOKENS``)."""
     from tortoise.redaction import CTCVocab, Wav2VecAligner
 
-    vocab = CTCVocab({"<pad>": 0, "|": 1, **{c: i + 2 for i, c in enumerate(LETTERS)}}, blank_id=0)
-    return Wav2VecAligner(model=tiny_model(len(LETTERS) + 2), vocab=vocab)
+    return Wav2VecAligner(model=tiny_model(len(TOKENS)), vocab=CTCVocab(TOKENS, blank_id=0))
+
+
+def install_tiny_recogniser(hub) -> None:
+    """The tiny model and its letters vocabulary in the Hugging Face cache folder ``hub`` (``$HF_HOME/hub``), under
+    the real recogniser's names (``tortoise.redaction.MODEL_ID``, ``VOCAB_ID``): whatever loads the recogniser from
+    that cache (the app's take checks) loads this one, as it would the real one."""
+    import json
+    from pathlib import Path
+
+    from tortoise.redaction import MODEL_ID, VOCAB_ID
+
+    def snapshot(repo_id: str) -> Path:
+        commit = "0123456789abcdef0123456789abcdef01234567"
+        root = Path(hub) / f"models--{repo_id.replace('/', '--')}"
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / "main").write_text(commit)
+        (root / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+        return root / "snapshots" / commit
+
+    tiny_model(len(TOKENS)).save_pretrained(snapshot(MODEL_ID))
+    vocab = snapshot(VOCAB_ID)
+    (vocab / "vocab.json").write_text(json.dumps(TOKENS))
+    (vocab / "tokenizer_config.json").write_text(json.dumps({"pad_token": "<pad>", "word_delimiter_token": "|"}))
