@@ -1,14 +1,18 @@
 """The Projects tab after the first render, as a person uses it, in headless Chromium on the tiny models (checks
 off): Cancel mid-render and Render again to resume, impatient double clicks, regenerating one segment and picking an
 older take back, the "bad" filter and "render the bad ones", a segment whose text is refused, Export before
-everything has audio, and a Render that has to wait for another tab's Generate. One app for the module; screenshots
-in the ``shots`` folder."""
+everything has audio, a Render that has to wait for another tab's Generate, and Check takes on takes made with the
+checks off (first without the recogniser, then with a tiny random wav2vec2 put in the app's Hugging Face cache under
+the real model's name) followed by a vtt export with one cue per word. One app for the module; screenshots in the
+``shots`` folder."""
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
+import shutil
 
 import pytest
 
@@ -280,3 +284,70 @@ def test_render_waits_for_another_tabs_generate_and_says_so(page, browser, serve
         page.screenshot(path=str(shots / "projects-after-wait.png"), full_page=True)
     finally:
         other.context.close()
+
+
+def test_check_takes_made_without_checks_then_export_one_cue_per_word(page, server, shots, tmp_path):
+    webvtt = pytest.importorskip("webvtt")
+    pytest.importorskip("transformers")
+    from tests.tiny_wav2vec import install_tiny_recogniser
+
+    texts = ["The first words here.", "More words follow now.", "The last words."]
+    folder = new_project(page, server, "checked", texts)
+    render(page)
+    rendered(page, 3)
+    assert table_count(page, "not checked") == 3
+    choose(page, "#proj-format", "vtt")
+    page.wait_for_selector("#proj-words input", state="visible")
+    page.check("#proj-words input")
+    page.click("#proj-export")
+    page.wait_for_selector("#proj-export-msg:has-text('no word timings')", timeout=60_000)
+    message = page.inner_text("#proj-export-msg")
+    assert "3 of 3 segment(s)" in message and "press Check takes" in message, message
+    page.screenshot(path=str(shots / "projects-words-before-check.png"), full_page=True)
+
+    page.click("#proj-check")  # the app's Hugging Face cache is empty (and offline)
+    page.wait_for_selector("#proj-checks-box:has-text('Check takes again')")
+    assert page.is_visible("#proj-get-recogniser") and not page.is_visible("#proj-checks-off")
+    assert all(not s["takes"][0].get("checks") for s in segments(folder)), "nothing started"
+    page.wait_for_selector("#proj-check:enabled:has-text('Check takes')")
+    page.screenshot(path=str(shots / "projects-check-no-recogniser.png"), full_page=True)
+
+    hub = server.home / "cache" / "huggingface" / "hub"  # the app's $XDG_CACHE_HOME/huggingface/hub
+    install_tiny_recogniser(hub)
+    takes_before = takes(folder)
+    try:
+        turns = device_turns(server)
+        page.click("#proj-check")
+        page.wait_for_selector("#proj-progress:has-text('3 take(s) checked in')", timeout=120_000)
+        page.wait_for_selector("#proj-check:enabled:has-text('Check takes')")
+        page.wait_for_selector("#proj-render:enabled:has-text('Render')")
+        assert not page.is_visible("#proj-checks-box"), "the message from before is gone"
+        assert device_turns(server) == turns + 1, "the check took its turn on the device"
+    finally:
+        for repo in hub.iterdir():  # the module's other tests run without a recogniser
+            shutil.rmtree(repo)
+    progress = html.unescape(page.inner_text("#proj-progress"))
+    bad = [s["id"] for s in segments(folder) if s["status"] == "bad"]
+    assert "3 take(s) checked in" in progress and f", {len(bad)} bad" in progress, progress
+    assert bad, "the random recogniser hears nothing like the text: its takes fail"
+    assert "press Render with 'only the bad ones'" in progress
+    assert all(s["takes"][0]["checks"]["words"] for s in segments(folder)), "word timings stored"
+    assert takes(folder) == takes_before, "no take made or touched"
+    page.wait_for_selector(f"#proj-summary:has-text('{len(bad)} bad')")
+    assert table_count(page, "bad") == len(bad) and "not checked" not in page.inner_text("#proj-table")
+    assert "✗ CER" in page.inner_text("#proj-table")
+    page.screenshot(path=str(shots / "projects-checked.png"), full_page=True)
+
+    page.click("#proj-export")  # vtt, one cue per word: still ticked
+    link = page.wait_for_selector("#proj-export-file a[download]", timeout=120_000)
+    assert "Wrote checked.vtt" in page.inner_text("#proj-export-msg")
+    vtt = tmp_path / "words.vtt"
+    vtt.write_bytes(page.request.get(link.get_attribute("href")).body())
+    cues = webvtt.read(str(vtt)).captions
+    assert [c.text for c in cues] == [w for t in texts for w in t.split()], "one cue per word, as written"
+    times = [t for c in cues for t in (c.start, c.end)]  # hh:mm:ss.ttt
+    seconds = [sum(float(x) * 60**k for k, x in enumerate(reversed(t.split(":")))) for t in times]
+    assert seconds == sorted(seconds) and seconds[-1] > seconds[0], "the words in order on the timeline"
+    page.screenshot(path=str(shots / "projects-words-exported.png"), full_page=True)
+    choose(page, "#proj-format", "m4b")
+    page.wait_for_selector("#proj-words input", state="hidden")
