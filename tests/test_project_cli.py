@@ -81,3 +81,24 @@ def test_user_errors_are_one_line(run, tmp_path, monkeypatch):
     monkeypatch.setattr(Wav2VecAligner, "load", missing)
     code, _, err = run("project", "render", "p", *FAST)  # checks are on by default: the recogniser is needed
     assert code == 1 and "models download --redaction" in err and "--no-checks" in err
+
+
+def test_check_thresholds_are_options_saved_in_the_project(run, tmp_path):
+    (tmp_path / "book.txt").write_text("Some text.")
+    code, _, err = run("project", "new", "p", "--from", "book.txt", "--max-cer", "3", "--max-takes", "0")
+    assert code == 1 and err.count("\n") == 1 and "at most 1 (not 3.0)" in err and "1 to 10 (not 0)" in err
+    assert not (tmp_path / "p").exists()  # refused before the project was made
+    code, _, _ = run("project", "new", "p", "--from", "book.txt", "--max-cer", "0.2", "--no-cut-off-check")
+    assert code == 0
+    checks = ProjectFolder.open(tmp_path / "p").project.defaults.checks
+    assert (checks.max_cer, checks.cut_off, checks.max_rate) == (0.2, False, 22.0)  # the others keep the defaults
+    code, out, _ = run("project", "status", "p")
+    assert "checks on (CER <= 0.2, 6-22 chars/s, silences <= 1 s; up to 3 takes)" in out
+    before = (tmp_path / "p" / "project.json").read_bytes()
+    code, _, err = run("project", "render", "p", "--min-rate", "30", *FAST)  # above max_rate 22
+    assert code == 1 and "0 <= min < max (not 30.0 and 22.0)" in err
+    assert (tmp_path / "p" / "project.json").read_bytes() == before  # nothing saved, nothing rendered
+    code, out, _ = run("project", "check", "p", "--max-silence", "2.5", "--max-takes", "5")
+    assert code == 0 and "nothing to check" in out  # the thresholds are saved all the same
+    checks = ProjectFolder.open(tmp_path / "p").project.defaults.checks
+    assert (checks.max_silence, checks.max_takes, checks.max_cer) == (2.5, 5, 0.2)

@@ -11,6 +11,7 @@ from typing import Any
 
 from .export import EXPORT_FORMATS, export
 from .importing import new_project
+from .model import CheckSettings
 from .render import RenderProgress, render
 from .store import ProjectFolder
 
@@ -24,6 +25,24 @@ def _clock(seconds: float | None) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+THRESHOLDS = ("max_cer", "min_rate", "max_rate", "max_silence", "cut_off", "max_takes")
+
+
+def _thresholds(args: argparse.Namespace, settings: CheckSettings) -> CheckSettings:
+    """``settings`` with the thresholds given on the command line (validated before any work)."""
+    return settings.updated(**{name: getattr(args, name) for name in THRESHOLDS})
+
+
+def _save_checks(folder: ProjectFolder, args: argparse.Namespace, enabled: bool | None) -> None:
+    """Save the checks' switch and thresholds given on the command line in the project (if any were given)."""
+    settings = _thresholds(args, folder.project.defaults.checks)
+    if enabled is not None:
+        settings.enabled = enabled
+    if settings != folder.project.defaults.checks:
+        folder.project.defaults.checks = settings
+        folder.save()
+
+
 def _new(args: argparse.Namespace) -> int:
     from ..options import preset
 
@@ -33,13 +52,12 @@ def _new(args: argparse.Namespace) -> int:
         print(f"error: --text-split {args.text_split!r}: use two numbers, e.g. 200,300", file=sys.stderr)
         return EXIT_ERROR
     preset(args.preset)  # an unknown preset fails here, not at render time
+    _thresholds(args, CheckSettings())  # so do thresholds out of range
     folder = new_project(
         args.dir, args.source, voice=args.voice, preset=args.preset, seed=args.seed, splitter=args.splitter,
         desired_length=desired, max_length=maximum,
     )  # fmt: skip
-    if not args.checks:
-        folder.project.defaults.checks.enabled = False
-        folder.save()
+    _save_checks(folder, args, None if args.checks else False)
     p = folder.project
     n = sum(len(c.segments) for c in p.chapters)
     print(f"{folder.path}: {p.title or 'untitled'!r}, {len(p.chapters)} chapters, {n} segments")
@@ -48,9 +66,7 @@ def _new(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     folder = ProjectFolder.open(args.dir)
-    if args.checks is not None:
-        folder.project.defaults.checks.enabled = args.checks
-        folder.save()
+    _save_checks(folder, args, args.checks)
     chapter = folder.project.chapter_index(args.chapter) if args.chapter is not None else None
     which = "bad" if args.only_bad else "all" if args.all else "pending"
 
@@ -88,6 +104,7 @@ def _check(args: argparse.Namespace) -> int:
     from .review import check_accepted, reviewable
 
     folder = ProjectFolder.open(args.dir)
+    _save_checks(folder, args, None)
     chapter = folder.project.chapter_index(args.chapter) if args.chapter is not None else None
     if not reviewable(folder, chapter):
         print("nothing to check: no segment has a take of its current text (render first)")
@@ -112,7 +129,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     p = ProjectFolder.open(args.dir).project
-    checks = "on" if p.defaults.checks.enabled else "off"
+    c = p.defaults.checks
+    checks = "off"
+    if c.enabled:
+        checks = (f"on (CER <= {c.max_cer:g}, {c.min_rate:g}-{c.max_rate:g} chars/s, silences <= {c.max_silence:g} s"
+                  f"{', cut-off end' if c.cut_off else ''}; up to {c.max_takes} takes)")  # fmt: skip
     print(f"{p.title or 'untitled'!r} by {p.author or 'unknown'}: voice {p.defaults.voice}, "
           f"preset {p.defaults.preset}, checks {checks}")  # fmt: skip
     total: Counter = Counter()
@@ -149,6 +170,27 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     )
     sub = project.add_subparsers(dest="project_command", metavar="ACTION", required=True)
 
+    def thresholds(p: argparse.ArgumentParser) -> None:
+        g = p.add_argument_group("check thresholds (saved in the project; defaults: tortoise.project.CheckSettings)")
+        g.add_argument(
+            "--max-cer",
+            type=float,
+            help="a take whose transcript's character error rate is above this is bad (default 0.35)",
+        )
+        g.add_argument("--min-rate", type=float, help="fewest characters per second of speech (default 6)")
+        g.add_argument("--max-rate", type=float, help="most characters per second of speech (default 22)")
+        g.add_argument("--max-silence", type=float, help="longest silence inside a take, seconds (default 1)")
+        g.add_argument(
+            "--cut-off-check",
+            dest="cut_off",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="a take still loud at its very end is bad (default on)",
+        )
+        g.add_argument(
+            "--max-takes", type=int, help=f"takes per segment at most, 1-{CheckSettings.MAX_TAKES} (default 3)"
+        )
+
     def device_only(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("models and device (accepted like every command's; this action uses no model)")
         g.add_argument("--models-dir", type=Path)
@@ -164,6 +206,7 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     p.add_argument("--splitter", default="ours", choices=SPLITTERS, help="how paragraphs are split into segments")
     p.add_argument("--text-split", default="200,300", help="desired,max characters per segment (default 200,300)")
     p.add_argument("--no-checks", dest="checks", action="store_false", help="do not transcribe and check takes")
+    thresholds(p)
     device_only(p)
     p.set_defaults(func=_new)
 
@@ -175,6 +218,7 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     which.add_argument("--all", action="store_true", help="every segment again (new takes; old ones are kept)")
     p.add_argument("--checks", action=argparse.BooleanOptionalAction, default=None,
                    help="turn the project's checks on or off (saved in the project)")
+    thresholds(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     g = p.add_argument_group("on a Ray cluster (extra 'ray'; paths such as --models-dir are the workers' paths)")
     g.add_argument("--ray", metavar="ADDRESS", help="render on a Ray cluster, one worker per GPU: auto, local (start "
@@ -190,6 +234,7 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     p.add_argument("dir", type=Path)
     p.add_argument("--chapter", type=int, help="only this chapter (numbered from 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    thresholds(p)
     g = p.add_argument_group("device (the wav2vec2 recogniser runs there; --models-dir is accepted and unused)")
     g.add_argument("--models-dir", type=Path)
     g.add_argument("--device")

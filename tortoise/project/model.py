@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..errors import InvalidInputError
 
@@ -133,6 +134,25 @@ class CheckSettings:
     max_silence: float = 1.0  # seconds of silence inside the speech (natural pauses measured <= 0.34 s)
     cut_off: bool = True  # a take still loud in its last 50 ms is bad
     max_takes: int = 3  # takes per segment and render, the first included
+
+    MAX_TAKES: ClassVar[int] = 10  # a bad segment costs up to this many renders
+
+    def updated(self, **changes) -> CheckSettings:
+        """A copy with ``changes`` (None values ignored), or ``InvalidInputError`` naming every value out of range:
+        the CER limit in (0, 1], rates >= 0 with min < max, silence > 0 s, 1 to ``MAX_TAKES`` takes."""
+        new = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        wrong = []
+        if not 0 < new.max_cer <= 1:
+            wrong.append(f"the CER limit must be above 0 and at most 1 (not {new.max_cer})")
+        if not 0 <= new.min_rate < new.max_rate:
+            wrong.append(f"speech rates need 0 <= min < max (not {new.min_rate} and {new.max_rate})")
+        if not new.max_silence > 0:
+            wrong.append(f"the longest silence must be above 0 s (not {new.max_silence})")
+        if not 1 <= new.max_takes <= self.MAX_TAKES:
+            wrong.append(f"takes per segment must be 1 to {self.MAX_TAKES} (not {new.max_takes})")
+        if wrong:
+            raise InvalidInputError("check thresholds: " + "; ".join(wrong))
+        return new
 
 
 @dataclass(slots=True)
