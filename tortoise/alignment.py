@@ -109,7 +109,7 @@ def align_characters(log_probs: Tensor | np.ndarray, token_ids: Sequence[int | N
     if spans is None:
         warnings.warn(
             f"the audio ({T} frames) is too short to align {len(known)} characters; "
-            "spreading them evenly instead, so the redaction is approximate",
+            "spreading them evenly instead, so their timings (and any redaction) are approximate",
             RuntimeWarning,
             stacklevel=2,
         )
