@@ -1,6 +1,7 @@
 """Projects tab handlers on the tiny random-weight models: new projects, the table's pages, edits, renders (all,
 pending only, one segment), cancel, checks without the recogniser, checking the takes made (with a tiny wav2vec2 in
-the Hugging Face cache), export (with one cue per word), and speed at 5,000 segments."""
+the Hugging Face cache), export (with one cue per word), the check thresholds (shown, saved, refused, reset), and
+speed at 5,000 segments."""
 
 from __future__ import annotations
 
