@@ -438,7 +438,7 @@ def test_check_thresholds_shown_saved_and_reset(tab):
     assert [opened[k] for k in THRESHOLDS] == [0.35, 6.0, 22.0, 1.0, True, 3] and opened["thresholds_msg"] == ""
     assert [by_id(tab, tab.opened(None))[k] for k in THRESHOLDS] == [0.35, 6.0, 22.0, 1.0, True, 3]
 
-    out = by_id(tab, tab.on_thresholds("book", 0.2, 5, 18.5, 0.8, False, 5.0))  # (a Number sends 5.0)
+    out = by_id(tab, tab.on_thresholds("book", None, 0.2, 5, 18.5, 0.8, False, 5.0))  # (a Number sends 5.0)
     assert out["thresholds_msg"].startswith("Saved. The next Render")
     on_disk = ProjectFolder.open(folder.path).project.defaults.checks
     assert (on_disk.max_cer, on_disk.min_rate, on_disk.max_rate, on_disk.max_silence) == (0.2, 5, 18.5, 0.8)
@@ -447,7 +447,7 @@ def test_check_thresholds_shown_saved_and_reset(tab):
     assert [by_id(tab, tab.opened("book"))[k] for k in THRESHOLDS] == [0.2, 5, 18.5, 0.8, False, 5]
 
     stamp = folder.stamp
-    unchanged = tab.on_thresholds("book", 0.2, 5, 18.5, 0.8, False, 5)  # a field left as it was
+    unchanged = tab.on_thresholds("book", None, 0.2, 5, 18.5, 0.8, False, 5)  # a field left as it was
     assert unchanged and all(v == gr.skip() for v in unchanged.values()), "never {}; nothing sent"
     assert folder.stamp == stamp, "nothing written"
 
@@ -476,23 +476,42 @@ def test_check_thresholds_shown_saved_and_reset(tab):
 def test_check_thresholds_refused_with_what_is_allowed_and_nothing_saved(tab, fields, says):
     _, folder = make(tab)
     before, stamp = folder.project.defaults.checks, folder.stamp
-    shown = by_id(tab, alerts.shown(tab.c["thresholds_msg"])(tab.on_thresholds)("book", *fields))
+    shown = by_id(tab, alerts.shown(tab.c["thresholds_msg"])(tab.on_thresholds)("book", None, *fields))
     assert "Not saved: " in shown["thresholds_msg"] and html.escape(says) in shown["thresholds_msg"]
     assert "keeps its last saved thresholds" in shown["thresholds_msg"]
     assert folder.project.defaults.checks is before and folder.stamp == stamp
     assert ProjectFolder.open(folder.path).project.defaults.checks == before
 
 
+def test_leaving_a_threshold_field_saves_only_what_changed_since_it_was_shown(tab):
+    _, folder = make(tab)
+    shown = by_id(tab, tab.opened("book"))["as_shown"]
+    assert shown == [0.35, 6.0, 22.0, 1.0, True, 3]
+    other = ProjectFolder.open(folder.path)  # e.g. the CLI changes the CER limit meanwhile
+    other.project.defaults.checks.max_cer = 0.5
+    time.sleep(0.01)
+    other.save()
+    out = by_id(tab, tab.on_thresholds("book", shown, 0.35, 6.0, 22.0, 1.0, True, 3))  # a field left unchanged
+    assert out["thresholds_msg"] == gr.skip() and ProjectFolder.open(folder.path).project.defaults.checks.max_cer == 0.5
+    refused = alerts.shown(tab.c["thresholds_msg"])(tab.on_thresholds)("book", shown, 0.35, 30, 22.0, 1.0, True, 3)
+    assert "must be below the highest" in by_id(tab, refused)["thresholds_msg"]
+    fixed = [0.35, 30, 40, 1.0, True, 3]  # the highest rate raised: the lowest typed before is saved with it
+    out = by_id(tab, tab.on_thresholds("book", shown, *fixed))
+    assert out["as_shown"] == fixed and out["thresholds_msg"].startswith("Saved")
+    on_disk = ProjectFolder.open(folder.path).project.defaults.checks
+    assert (on_disk.max_cer, on_disk.min_rate, on_disk.max_rate) == (0.5, 30, 40), "the other program's CER kept"
+
+
 def test_check_thresholds_need_a_project(tab):
     with pytest.raises(InvalidInputError, match="Pick a project"):
-        tab.on_thresholds(None, 0.35, 6, 22, 1, True, 3)
+        tab.on_thresholds(None, None, 0.35, 6, 22, 1, True, 3)
 
 
 def test_check_thresholds_changed_while_a_render_runs_say_it_keeps_its_own(tab):
     _, folder = make(tab)
     folder.rendering = True  # (the render itself: tests/test_project_render.py)
     try:
-        out = by_id(tab, tab.on_thresholds("book", 0.35, 6, 22, 1, True, 4))
+        out = by_id(tab, tab.on_thresholds("book", None, 0.35, 6, 22, 1, True, 4))
         assert "next Render" in out["thresholds_msg"] and "running now keeps" in out["thresholds_msg"]
         assert "running now keeps" in by_id(tab, tab.on_reset_thresholds("book"))["thresholds_msg"]
     finally:

@@ -3,8 +3,9 @@ Plain values in and out (the tab is ``ui.projects_tab``; the thresholds' meaning
 
 Decisions:
 * A field is saved when it is left (or Enter is pressed; the cut-off box when ticked): no Save button to forget, and
-  no save on every keystroke (typing 22 passes through 2, below the lowest rate). A field that did not change
-  writes nothing.
+  no save on every keystroke (typing 22 passes through 2, below the lowest rate). Only the fields changed since they
+  were shown are written (over the project's thresholds now), so leaving a field does not undo what another program
+  (the CLI) changed meanwhile; nothing changed writes nothing.
 * What makes no sense is refused with what is allowed (``CheckSettings.verify``: CER limit 0 to 1, rates not
   negative and the lowest below the highest, longest silence over 0 s, 1 to 10 takes; an empty field), and nothing is
   saved: the project keeps its last thresholds, and the field keeps what was typed, to be fixed.
@@ -32,26 +33,30 @@ def values(project: Project | None) -> list:
     return [getattr(checks, name) for name in FIELDS]
 
 
-def settings_from(current: CheckSettings, *fields) -> CheckSettings:
-    """The fields' values (in ``FIELDS`` order) over ``current``; refuses an empty field and what makes no sense."""
+def settings_from(current: CheckSettings, fields: list, shown: list | None = None) -> CheckSettings:
+    """The fields' values (in ``FIELDS`` order) that differ from ``shown`` (all without it) over ``current``;
+    refuses an empty field and what makes no sense."""
     changes = {}
-    for name, value in zip(FIELDS, fields, strict=True):
+    for name, value, was in zip(FIELDS, fields, shown or [object()] * len(FIELDS), strict=True):
+        if value == was:
+            continue
         if value is None or value == "":
             raise InvalidInputError(S.THRESHOLD_EMPTY.format(label=S.THRESHOLD_LABELS[name]))
         changes[name] = bool(value) if name == "cut_off" else value
-    if float(changes["max_takes"]).is_integer():
+    if "max_takes" in changes and float(changes["max_takes"]).is_integer():
         changes["max_takes"] = int(changes["max_takes"])
     settings = replace(current, **changes)
     settings.verify()
     return settings
 
 
-def save(folder: SharedFolder, *fields) -> str | None:
-    """Save the fields' thresholds to the project; what was done (a sentence), or None when nothing changed."""
+def save(folder: SharedFolder, fields: list, shown: list | None = None) -> str | None:
+    """Save the fields changed since ``shown`` (the values the fields were given) to the project; what was done (a
+    sentence), or None when nothing changed."""
     with folder.lock:
         current = folder.project.defaults.checks
         try:
-            settings = settings_from(current, *fields)
+            settings = settings_from(current, fields, shown)
         except InvalidInputError as e:
             raise InvalidInputError(S.THRESHOLDS_REFUSED.format(why=e)) from e
         if astuple(settings) == astuple(current):

@@ -16,7 +16,7 @@ from . import strings as S
 
 def layout(preset: str) -> dict:
     """The tab's components by name (stable ``proj-*`` element ids: the browser tests find them by these)."""
-    c: dict = {"ids": gr.State([]), "selected": gr.State(None), "stamp": gr.State(None)}
+    c: dict = {"ids": gr.State([]), "selected": gr.State(None), "stamp": gr.State(None), "as_shown": gr.State(None)}
     with gr.Row():
         c["pick"] = gr.Dropdown(label=S.PROJECT, choices=[], scale=4, elem_id="proj-pick")
         c["refresh"] = gr.Button(S.REFRESH, size="sm", scale=1, elem_id="proj-refresh")

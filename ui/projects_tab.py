@@ -55,8 +55,8 @@ class ProjectsTab:
         self.seg_out = [c["selected"], c["seg_info"], c["seg_text"], c["seg_voice"], c["seg_audio"], c["takes"],
                         c["take_audio"]]  # fmt: skip
         self.thresholds = [c[name] for name in project_thresholds.FIELDS]
-        self.open_out = [c["summary"], c["checks"], *self.thresholds, c["thresholds_msg"], c["chapter"], c["show"],
-                         *self.view_out, *self.seg_out]  # fmt: skip
+        self.open_out = [c["summary"], c["checks"], *self.thresholds, c["as_shown"], c["thresholds_msg"], c["chapter"],
+                         c["show"], *self.view_out, *self.seg_out]  # fmt: skip
         shared.voices.add([c["new_voice"], c["seg_voice"]], self.voice_lists)
         shared.load.add([c["pick"], c["new"]], self.project_list)  # "New project" open while there is none
 
@@ -91,14 +91,15 @@ class ProjectsTab:
         empty = {**self.segment(None, None), c["thresholds_msg"]: ""}
         if not name:
             out = {c["summary"]: S.NO_PROJECTS, c["checks"]: True, c["chapter"]: gr.update(choices=[], value=None)}
-            out |= dict(zip(self.thresholds, project_thresholds.values(None)))
+            out |= dict(zip(self.thresholds, project_thresholds.values(None))) | {c["as_shown"]: None}
             return {**out, c["show"]: "all", **self.view(None, -1, "all", 1), **empty}
         folder = self.projects.get(name)
         with folder.lock:
             summary = projects.summary_markdown(folder)
             chapters = projects.chapter_choices(folder.project)
             checks = folder.project.defaults.checks.enabled
-            thresholds = dict(zip(self.thresholds, project_thresholds.values(folder.project)))
+            shown = project_thresholds.values(folder.project)
+            thresholds = {**dict(zip(self.thresholds, shown)), c["as_shown"]: shown}
         first = 0 if len(chapters) > 1 else -1  # the first chapter: a page of it, never the whole book at once
         out = {c["summary"]: summary, c["checks"]: checks, c["chapter"]: gr.update(choices=chapters, value=first)}
         return {**out, **thresholds, c["show"]: "all", **self.view(name, first, "all", 1), **empty}
@@ -146,9 +147,10 @@ class ProjectsTab:
         for field in self.thresholds:  # a number when it is left or Enter is pressed, the box when ticked
             events = (field.input,) if field is c["cut_off"] else (field.blur, field.submit)
             for event in events:
-                event(saving, [c["pick"], *self.thresholds], c["thresholds_msg"], **LIGHT)
+                event(saving, [c["pick"], c["as_shown"], *self.thresholds], [c["as_shown"], c["thresholds_msg"]],
+                      **LIGHT)  # fmt: skip
         c["reset_thresholds"].click(alerts.shown(c["thresholds_msg"])(self.on_reset_thresholds), c["pick"],
-                                    [*self.thresholds, c["thresholds_msg"]], **LIGHT)  # fmt: skip
+                                    [*self.thresholds, c["as_shown"], c["thresholds_msg"]], **LIGHT)  # fmt: skip
 
         shown = alerts.shown(c["pages"])
         for event, step in ((c["chapter"].input, 0), (c["show"].input, 0), (c["page"].submit, None),
@@ -203,16 +205,19 @@ class ProjectsTab:
             folder.save()
         return self.summary(name)
 
-    def on_thresholds(self, name, *fields) -> dict:
-        message = project_thresholds.save(self.projects.get(name), *fields)
-        return {self.c["thresholds_msg"]: gr.skip() if message is None else message}  # (never {})
+    def on_thresholds(self, name, shown, *fields) -> dict:
+        """A threshold field left: the fields changed since they were shown saved; they are now what is shown."""
+        message = project_thresholds.save(self.projects.get(name), list(fields), shown)
+        if message is None:
+            return {self.c["thresholds_msg"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value)
+        return {self.c["as_shown"]: list(fields), self.c["thresholds_msg"]: message}
 
     def on_reset_thresholds(self, name) -> dict:
         folder = self.projects.get(name)
         message = project_thresholds.reset(folder)
         with folder.lock:
-            shown = dict(zip(self.thresholds, project_thresholds.values(folder.project)))
-        return {**shown, self.c["thresholds_msg"]: message}
+            shown = project_thresholds.values(folder.project)
+        return {**dict(zip(self.thresholds, shown)), self.c["as_shown"]: shown, self.c["thresholds_msg"]: message}
 
     def on_row(self, name, ids, evt: gr.SelectData) -> dict:
         row, col = evt.index if isinstance(evt.index, (list, tuple)) else (evt.index, 0)
