@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 
 from tests.tiny_wav2vec import LETTERS, tiny_aligner
 from tortoise.audio_io import read_metadata
+from tortoise.errors import InvalidInputError
 from tortoise.project import ProjectFolder, edit_text, new_project, set_segment, set_status
 from tortoise.project.checks import (
     ChecksUnavailableError,
@@ -136,6 +138,31 @@ def test_all_takes_bad_keeps_the_least_bad_and_marks_it(tts_factory, tmp_path):
     assert select(folder.project) == [] and [s.id for _, s in select(folder.project, which="bad")] == [segment.id]
     render(folder, tts_factory(), which="bad", transcriber=Scripted("hello there"))
     assert segment.status == "done" and len(segment.takes) == 3 and segment.take == 2
+
+
+def test_a_render_keeps_the_thresholds_it_started_with(tts_factory, tmp_path):
+    folder = make(tmp_path, text="Hello there.\n\nGood night.", checks=True, **{**LENIENT, "max_takes": 1})
+    changed = lambda p: setattr(folder.project.defaults, "checks", CheckSettings(**{**LENIENT, "max_takes": 3}))  # noqa: E731
+    render(folder, tts_factory(), transcriber=Scripted("xxxxxxxxxx"), progress=changed)  # every take fails
+    assert [len(s.takes) for _, _, s in folder.project.segments()] == [1, 1], "the second too: 1 take, as it started"
+    render(folder, tts_factory(), which="bad", chapter=0, transcriber=Scripted("xxxxxxxxxx"))
+    assert [len(s.takes) for _, _, s in folder.project.segments()] == [4, 4], "the next render: 3 takes each"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"max_cer": 1.01}, "max_cer"), ({"max_cer": float("nan")}, "must be a number"),
+        ({"min_rate": -1.0}, "negative"), ({"min_rate": 30.0}, "below the highest"),
+        ({"max_silence": 0.0}, "over 0 s"), ({"max_takes": 0}, "from 1 to 10"), ({"max_takes": 11}, "from 1 to 10"),
+        ({"max_takes": 2.5}, "whole number"), ({"max_takes": "3"}, "must be a number"),
+    ],
+)  # fmt: skip
+def test_check_settings_verify_refuses_nonsense(change, says):
+    CheckSettings().verify()
+    CheckSettings(max_cer=0.0, min_rate=0.0, max_rate=1e9, max_silence=1e9, max_takes=10).verify()  # strict or off
+    with pytest.raises(InvalidInputError, match=re.escape(says)):
+        CheckSettings(**change).verify()
 
 
 def test_marked_bad_is_rendered_only_when_asked(tts_factory, tmp_path):

@@ -1,6 +1,7 @@
 """Projects tab handlers on the tiny random-weight models: new projects, the table's pages, edits, renders (all,
 pending only, one segment), cancel, checks without the recogniser, checking the takes made (with a tiny wav2vec2 in
-the Hugging Face cache), export (with one cue per word), and speed at 5,000 segments."""
+the Hugging Face cache), export (with one cue per word), the check thresholds (shown, saved, refused, reset), and
+speed at 5,000 segments."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ gr = pytest.importorskip("gradio")
 from tortoise.errors import InvalidInputError  # noqa: E402
 from tortoise.project import ProjectFolder, Take  # noqa: E402
 from tortoise.project.model import Chapter, Project  # noqa: E402
-from ui import project_render, projects  # noqa: E402
+from ui import alerts, project_render, projects  # noqa: E402
 from ui import strings as S  # noqa: E402
 from ui.engine import Job, JobCancelled  # noqa: E402
 from ui.page import Shared  # noqa: E402
@@ -425,3 +426,93 @@ def test_export_one_cue_per_word_needs_checked_takes(tab, hub):
     assert cues == words, "one cue per word, as written"
     whole = webvtt.read(by_id(tab, tab.on_export("book", "vtt", "book", 0, False))["export_file"]["value"]).captions
     assert len(whole) == 4, "unticked: a cue per segment"
+
+
+# ---- check thresholds ---------------------------------------------------------------------------------------------
+THRESHOLDS = ["max_cer", "min_rate", "max_rate", "max_silence", "cut_off", "max_takes"]
+
+
+def test_check_thresholds_shown_saved_and_reset(tab):
+    _, folder = make(tab, checks=True)
+    opened = by_id(tab, tab.opened("book"))
+    assert [opened[k] for k in THRESHOLDS] == [0.35, 6.0, 22.0, 1.0, True, 3] and opened["thresholds_msg"] == ""
+    assert [by_id(tab, tab.opened(None))[k] for k in THRESHOLDS] == [0.35, 6.0, 22.0, 1.0, True, 3]
+
+    out = by_id(tab, tab.on_thresholds("book", None, 0.2, 5, 18.5, 0.8, False, 5.0))  # (a Number sends 5.0)
+    assert out["thresholds_msg"].startswith("Saved. The next Render")
+    on_disk = ProjectFolder.open(folder.path).project.defaults.checks
+    assert (on_disk.max_cer, on_disk.min_rate, on_disk.max_rate, on_disk.max_silence) == (0.2, 5, 18.5, 0.8)
+    assert on_disk.cut_off is False and on_disk.max_takes == 5 and isinstance(on_disk.max_takes, int)
+    assert on_disk.enabled, "the thresholds leave the checks on"
+    assert [by_id(tab, tab.opened("book"))[k] for k in THRESHOLDS] == [0.2, 5, 18.5, 0.8, False, 5]
+
+    stamp = folder.stamp
+    unchanged = tab.on_thresholds("book", None, 0.2, 5, 18.5, 0.8, False, 5)  # a field left as it was
+    assert unchanged and all(v == gr.skip() for v in unchanged.values()), "never {}; nothing sent"
+    assert folder.stamp == stamp, "nothing written"
+
+    tab.on_checks("book", False)
+    out = by_id(tab, tab.on_reset_thresholds("book"))
+    assert [out[k] for k in THRESHOLDS] == [0.35, 6.0, 22.0, 1.0, True, 3] and "reset" in out["thresholds_msg"]
+    on_disk = ProjectFolder.open(folder.path).project.defaults.checks
+    assert (on_disk.max_cer, on_disk.max_takes, on_disk.enabled) == (0.35, 3, False), "the checks stay off"
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ((1.5, 6, 22, 1, True, 3), "CER limit (max_cer) must be from 0 to 1; got 1.5"),
+        ((-0.1, 6, 22, 1, True, 3), "must be from 0 to 1"),
+        ((0.3, -1, 22, 1, True, 3), "cannot be negative"),
+        ((0.3, 25, 22, 1, True, 3), "lowest speech rate (min_rate, 25 chars/s) must be below the highest"),
+        ((0.3, 22, 22, 1, True, 3), "must be below the highest"),
+        ((0.3, 6, 22, 0, True, 3), "longest silence (max_silence) must be over 0 s"),
+        ((0.3, 6, 22, 1, True, 0), "max_takes) must be a whole number from 1 to 10; got 0"),
+        ((0.3, 6, 22, 1, True, 11), "from 1 to 10; got 11"),
+        ((0.3, 6, 22, 1, True, 2.5), "whole number"),
+        ((0.3, 6, None, 1, True, 3), "Highest speech rate (chars/s) is empty; type a number"),
+    ],
+)
+def test_check_thresholds_refused_with_what_is_allowed_and_nothing_saved(tab, fields, says):
+    _, folder = make(tab)
+    before, stamp = folder.project.defaults.checks, folder.stamp
+    shown = by_id(tab, alerts.shown(tab.c["thresholds_msg"])(tab.on_thresholds)("book", None, *fields))
+    assert "Not saved: " in shown["thresholds_msg"] and html.escape(says) in shown["thresholds_msg"]
+    assert "keeps its last saved thresholds" in shown["thresholds_msg"]
+    assert folder.project.defaults.checks is before and folder.stamp == stamp
+    assert ProjectFolder.open(folder.path).project.defaults.checks == before
+
+
+def test_leaving_a_threshold_field_saves_only_what_changed_since_it_was_shown(tab):
+    _, folder = make(tab)
+    shown = by_id(tab, tab.opened("book"))["as_shown"]
+    assert shown == [0.35, 6.0, 22.0, 1.0, True, 3]
+    other = ProjectFolder.open(folder.path)  # e.g. the CLI changes the CER limit meanwhile
+    other.project.defaults.checks.max_cer = 0.5
+    time.sleep(0.01)
+    other.save()
+    out = by_id(tab, tab.on_thresholds("book", shown, 0.35, 6.0, 22.0, 1.0, True, 3))  # a field left unchanged
+    assert out["thresholds_msg"] == gr.skip() and ProjectFolder.open(folder.path).project.defaults.checks.max_cer == 0.5
+    refused = alerts.shown(tab.c["thresholds_msg"])(tab.on_thresholds)("book", shown, 0.35, 30, 22.0, 1.0, True, 3)
+    assert "must be below the highest" in by_id(tab, refused)["thresholds_msg"]
+    fixed = [0.35, 30, 40, 1.0, True, 3]  # the highest rate raised: the lowest typed before is saved with it
+    out = by_id(tab, tab.on_thresholds("book", shown, *fixed))
+    assert out["as_shown"] == fixed and out["thresholds_msg"].startswith("Saved")
+    on_disk = ProjectFolder.open(folder.path).project.defaults.checks
+    assert (on_disk.max_cer, on_disk.min_rate, on_disk.max_rate) == (0.5, 30, 40), "the other program's CER kept"
+
+
+def test_check_thresholds_need_a_project(tab):
+    with pytest.raises(InvalidInputError, match="Pick a project"):
+        tab.on_thresholds(None, None, 0.35, 6, 22, 1, True, 3)
+
+
+def test_check_thresholds_changed_while_a_render_runs_say_it_keeps_its_own(tab):
+    _, folder = make(tab)
+    folder.rendering = True  # (the render itself: tests/test_project_render.py)
+    try:
+        out = by_id(tab, tab.on_thresholds("book", None, 0.35, 6, 22, 1, True, 4))
+        assert "next Render" in out["thresholds_msg"] and "running now keeps" in out["thresholds_msg"]
+        assert "running now keeps" in by_id(tab, tab.on_reset_thresholds("book"))["thresholds_msg"]
+    finally:
+        folder.rendering = False

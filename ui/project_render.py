@@ -26,7 +26,7 @@ import html
 import importlib.util
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from tortoise import devices
@@ -218,7 +218,8 @@ def _render_one(folder: SharedFolder, tts, segment_id: str, job: Job) -> str:
     project = folder.project
     _, position, segment = segment_of(project, segment_id)
     tts.check_voice(segment.voice or project.defaults.voice)
-    transcriber = default_transcriber(tts.device) if project.defaults.checks.enabled else None
+    checks = replace(project.defaults.checks)  # the thresholds now, whatever is changed while it runs
+    transcriber = default_transcriber(tts.device) if checks.enabled else None
     job.segment, job.segments = 0, 1
     with folder.lock:
         if segment.status in ("done", "bad") and segment.next_seed is None and segment.seed is None:
@@ -226,7 +227,7 @@ def _render_one(folder: SharedFolder, tts, segment_id: str, job: Job) -> str:
             folder.save()
     text = segment.text
     try:
-        check = render_segment(folder, tts, position, segment, transcriber)
+        check = render_segment(folder, tts, position, segment, transcriber, checks)
     except InvalidInputError as e:
         with folder.lock:
             segment.status, segment.error = "failed", str(e)

@@ -1,19 +1,22 @@
-"""The Projects tab's components (``ui.projects_tab`` wires them): the project picker and "New project", Render and
-Check with their scope, progress and the checks' choices, the segment table with its pages, the chosen segment, and
-Export. Stable ``proj-*`` element ids: the browser tests find the components by these.
+"""The Projects tab's components (``ui.projects_tab`` wires them): the project picker and "New project", the checks'
+thresholds, Render and Check with their scope, progress and the checks' choices, the segment table with its pages,
+the chosen segment, and Export. Stable ``proj-*`` element ids: the browser tests find the components by these.
 """
+
+from dataclasses import asdict
 
 import gradio as gr
 
 from tortoise.options import PRESETS
 from tortoise.project import EXPORT_FORMATS
+from tortoise.project.model import CheckSettings
 
 from . import strings as S
 
 
 def layout(preset: str) -> dict:
     """The tab's components by name (stable ``proj-*`` element ids: the browser tests find them by these)."""
-    c: dict = {"ids": gr.State([]), "selected": gr.State(None), "stamp": gr.State(None)}
+    c: dict = {"ids": gr.State([]), "selected": gr.State(None), "stamp": gr.State(None), "as_shown": gr.State(None)}
     with gr.Row():
         c["pick"] = gr.Dropdown(label=S.PROJECT, choices=[], scale=4, elem_id="proj-pick")
         c["refresh"] = gr.Button(S.REFRESH, size="sm", scale=1, elem_id="proj-refresh")
@@ -32,6 +35,7 @@ def layout(preset: str) -> dict:
         c["new_msg"] = gr.Markdown(elem_id="proj-new-msg")
     c["summary"] = gr.Markdown(S.NO_PROJECTS, elem_id="proj-summary")
     c["checks"] = gr.Checkbox(label=S.CHECK_TAKES, value=True, elem_id="proj-checks")
+    thresholds_layout(c)
     with gr.Row():
         c["scope"] = gr.Radio(S.SCOPE_CHOICES, value="book", label=S.RENDER_SCOPE, elem_id="proj-scope")
         c["which"] = gr.Radio(S.WHICH_CHOICES, value="pending", label=S.RENDER_WHICH, elem_id="proj-which")
@@ -68,6 +72,26 @@ def layout(preset: str) -> dict:
     c["export_file"] = gr.File(label=S.EXPORT_FILE, interactive=False, visible=False, elem_id="proj-export-file")
     c["export_msg"] = gr.Markdown(elem_id="proj-export-msg")
     return c
+
+
+def thresholds_layout(c: dict) -> None:
+    """The open project's check thresholds (``ui.project_thresholds``), the defaults until one is open."""
+    d = CheckSettings()
+    label = S.THRESHOLD_LABELS
+    with gr.Accordion(S.CHECK_THRESHOLDS, open=False, elem_id="proj-thresholds"):
+        with gr.Row():
+            c["max_cer"] = gr.Number(d.max_cer, label=label["max_cer"], step=0.05, elem_id="proj-max-cer")
+            c["min_rate"] = gr.Number(d.min_rate, label=label["min_rate"], elem_id="proj-min-rate")
+            c["max_rate"] = gr.Number(d.max_rate, label=label["max_rate"], elem_id="proj-max-rate")
+        with gr.Row():
+            c["max_silence"] = gr.Number(d.max_silence, label=label["max_silence"], step=0.1,
+                                         elem_id="proj-max-silence")  # fmt: skip
+            c["max_takes"] = gr.Number(d.max_takes, label=label["max_takes"], elem_id="proj-max-takes")
+            c["cut_off"] = gr.Checkbox(d.cut_off, label=label["cut_off"], elem_id="proj-cut-off")
+        gr.Markdown(S.THRESHOLDS_HELP.format(**asdict(d)), elem_id="proj-thresholds-help")
+        with gr.Row():
+            c["reset_thresholds"] = gr.Button(S.RESET_THRESHOLDS, size="sm", scale=0, elem_id="proj-reset-thresholds")
+            c["thresholds_msg"] = gr.Markdown(elem_id="proj-thresholds-msg")
 
 
 def segment_layout(c: dict) -> None:

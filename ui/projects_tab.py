@@ -18,16 +18,20 @@ Decisions:
   checked), and it is a job like Render (the device queue, Cancel, progress; Render and Check are both disabled
   while either runs). Without the recogniser only the download is offered (turning the checks off would not help).
 * "One cue per word" is shown next to the export format only for srt and vtt.
+* The check thresholds (``ui.project_thresholds``) are under "Check thresholds", below the checks box: each field is
+  saved when it is left; a render running meanwhile keeps the thresholds it started with.
 * This module does not use ``from __future__ import annotations``: Gradio reads the ``gr.Request`` and
   ``gr.SelectData`` annotations at run time.
 """
+
+from dataclasses import replace
 
 import gradio as gr
 
 from tortoise.errors import InvalidInputError
 from tortoise.project.export import SUBTITLES
 
-from . import alerts, project_render, projects, voices_tab
+from . import alerts, project_render, project_thresholds, projects, voices_tab
 from . import strings as S
 from .engine import Engine
 from .page import GPU, LIGHT, Shared
@@ -50,7 +54,9 @@ class ProjectsTab:
         self.view_out = [c["table"], c["ids"], c["page"], c["pages"], c["stamp"]]
         self.seg_out = [c["selected"], c["seg_info"], c["seg_text"], c["seg_voice"], c["seg_audio"], c["takes"],
                         c["take_audio"]]  # fmt: skip
-        self.open_out = [c["summary"], c["checks"], c["chapter"], c["show"], *self.view_out, *self.seg_out]
+        self.thresholds = [c[name] for name in project_thresholds.FIELDS]
+        self.open_out = [c["summary"], c["checks"], *self.thresholds, c["as_shown"], c["thresholds_msg"], c["chapter"],
+                         c["show"], *self.view_out, *self.seg_out]  # fmt: skip
         shared.voices.add([c["new_voice"], c["seg_voice"]], self.voice_lists)
         shared.load.add([c["pick"], c["new"]], self.project_list)  # "New project" open while there is none
 
@@ -82,18 +88,21 @@ class ProjectsTab:
     def opened(self, name) -> dict:
         """A project just picked (or made): its summary, chapters, first page; no segment chosen."""
         c = self.c
-        empty = self.segment(None, None)
+        empty = {**self.segment(None, None), c["thresholds_msg"]: ""}
         if not name:
             out = {c["summary"]: S.NO_PROJECTS, c["checks"]: True, c["chapter"]: gr.update(choices=[], value=None)}
+            out |= dict(zip(self.thresholds, project_thresholds.values(None))) | {c["as_shown"]: None}
             return {**out, c["show"]: "all", **self.view(None, -1, "all", 1), **empty}
         folder = self.projects.get(name)
         with folder.lock:
             summary = projects.summary_markdown(folder)
             chapters = projects.chapter_choices(folder.project)
             checks = folder.project.defaults.checks.enabled
+            shown = project_thresholds.values(folder.project)
+            thresholds = {**dict(zip(self.thresholds, shown)), c["as_shown"]: shown}
         first = 0 if len(chapters) > 1 else -1  # the first chapter: a page of it, never the whole book at once
         out = {c["summary"]: summary, c["checks"]: checks, c["chapter"]: gr.update(choices=chapters, value=first)}
-        return {**out, c["show"]: "all", **self.view(name, first, "all", 1), **empty}
+        return {**out, **thresholds, c["show"]: "all", **self.view(name, first, "all", 1), **empty}
 
     def segment(self, name, segment_id, *, play: bool = False) -> dict:
         """The segment panel for ``segment_id`` (empty for None)."""
@@ -134,6 +143,14 @@ class ProjectsTab:
         c["create"].click(alerts.shown(c["new_msg"])(self.on_create), create,
                           [c["new_msg"], c["pick"], c["new_file"], c["new_text"], c["new"]], **LIGHT)  # fmt: skip
         c["checks"].input(alerts.shown(c["summary"])(self.on_checks), [c["pick"], c["checks"]], c["summary"], **LIGHT)
+        saving = alerts.shown(c["thresholds_msg"])(self.on_thresholds)
+        for field in self.thresholds:  # a number when it is left or Enter is pressed, the box when ticked
+            events = (field.input,) if field is c["cut_off"] else (field.blur, field.submit)
+            for event in events:
+                event(saving, [c["pick"], c["as_shown"], *self.thresholds], [c["as_shown"], c["thresholds_msg"]],
+                      **LIGHT)  # fmt: skip
+        c["reset_thresholds"].click(alerts.shown(c["thresholds_msg"])(self.on_reset_thresholds), c["pick"],
+                                    [*self.thresholds, c["as_shown"], c["thresholds_msg"]], **LIGHT)  # fmt: skip
 
         shown = alerts.shown(c["pages"])
         for event, step in ((c["chapter"].input, 0), (c["show"].input, 0), (c["page"].submit, None),
@@ -183,10 +200,24 @@ class ProjectsTab:
 
     def on_checks(self, name, enabled) -> dict:
         folder = self.projects.get(name)
-        with folder.lock:
-            folder.project.defaults.checks.enabled = bool(enabled)
+        with folder.lock:  # (replaced, not changed: a render running keeps the settings it started with)
+            folder.project.defaults.checks = replace(folder.project.defaults.checks, enabled=bool(enabled))
             folder.save()
         return self.summary(name)
+
+    def on_thresholds(self, name, shown, *fields) -> dict:
+        """A threshold field left: the fields changed since they were shown saved; they are now what is shown."""
+        message = project_thresholds.save(self.projects.get(name), list(fields), shown)
+        if message is None:
+            return {self.c["thresholds_msg"]: gr.skip()}  # (never {}: Gradio reads an empty dict as one value)
+        return {self.c["as_shown"]: list(fields), self.c["thresholds_msg"]: message}
+
+    def on_reset_thresholds(self, name) -> dict:
+        folder = self.projects.get(name)
+        message = project_thresholds.reset(folder)
+        with folder.lock:
+            shown = project_thresholds.values(folder.project)
+        return {**dict(zip(self.thresholds, shown)), self.c["as_shown"]: shown, self.c["thresholds_msg"]: message}
 
     def on_row(self, name, ids, evt: gr.SelectData) -> dict:
         row, col = evt.index if isinstance(evt.index, (list, tuple)) else (evt.index, 0)

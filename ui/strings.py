@@ -289,6 +289,27 @@ GET_RECOGNISER = "Download the speech-recognition model"
 CHECKS_OFF_BUTTON = "Turn the checks off"
 RECOGNISER_DOWNLOADED = "Downloaded the speech-recognition model. Press Render or Check takes again."
 CHECKS_TURNED_OFF = "Checks are off for this project. Press Render."
+CHECK_THRESHOLDS = "Check thresholds"
+THRESHOLD_LABELS = {
+    "max_cer": "CER limit (0 to 1)", "min_rate": "Lowest speech rate (chars/s)",
+    "max_rate": "Highest speech rate (chars/s)", "max_silence": "Longest silence inside (s)",
+    "cut_off": "A take still loud at its very end is cut off: bad", "max_takes": "Takes per segment at most (1 to 10)",
+}  # fmt: skip
+THRESHOLDS_HELP = (
+    "A take is bad when the text heard in it differs by more than the CER limit (the share of characters heard "
+    "wrong; needs the speech-recognition model), it is spoken slower or faster than the rates, a silence inside it is "
+    "longer than the limit, or it is cut off at the end. A bad take is made again with a new seed, up to the takes "
+    "limit, and the best is kept. Each change is saved to the project when you leave the field (or press Enter) and "
+    "applies to the next Render or Check takes; one running keeps the thresholds it started with. With the checks "
+    "off, none apply. Defaults: CER {max_cer:g}, {min_rate:g} to {max_rate:g} chars/s, silence {max_silence:g} s, "
+    "cut-off on, {max_takes} takes."
+)
+RESET_THRESHOLDS = "Reset to defaults"
+THRESHOLD_EMPTY = "{label} is empty; type a number"
+THRESHOLDS_REFUSED = "Not saved: {why}. The project keeps its last saved thresholds."
+THRESHOLDS_SAVED = "Saved. The next Render or Check takes uses these thresholds."
+THRESHOLDS_RESET = "Thresholds reset to the defaults and saved."
+THRESHOLDS_RUNNING = "The render or check running now keeps the ones it started with."
 EXPORT_FORMAT = "Format"
 EXPORT_WORDS = "One cue per word"
 EXPORT_NO_WORDS = (

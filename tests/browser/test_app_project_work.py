@@ -3,8 +3,8 @@ off): Cancel mid-render and Render again to resume, impatient double clicks, reg
 older take back, the "bad" filter and "render the bad ones", a segment whose text is refused, Export before
 everything has audio, a Render that has to wait for another tab's Generate, and Check takes on takes made with the
 checks off (first without the recogniser, then with a tiny random wav2vec2 put in the app's Hugging Face cache under
-the real model's name) followed by a vtt export with one cue per word. One app for the module; screenshots in the
-``shots`` folder."""
+the real model's name) followed by a vtt export with one cue per word, and the check thresholds (refused, saved,
+seen after a reload, reset). One app for the module; screenshots in the ``shots`` folder."""
 
 from __future__ import annotations
 
@@ -351,3 +351,44 @@ def test_check_takes_made_without_checks_then_export_one_cue_per_word(page, serv
     page.screenshot(path=str(shots / "projects-words-exported.png"), full_page=True)
     choose(page, "#proj-format", "m4b")
     page.wait_for_selector("#proj-words input", state="hidden")
+
+
+def test_check_thresholds_refused_saved_and_shown_after_a_reload_then_reset(page, server, shots):
+    folder = new_project(page, server, "limits", ["One line here.", "Two lines here."])
+    checks = lambda: json.loads((folder / "project.json").read_text())["defaults"]["checks"]  # noqa: E731
+    page.get_by_text("Check thresholds", exact=True).click()
+    page.wait_for_selector("#proj-min-rate input", state="visible")
+    assert page.input_value("#proj-max-cer input") == "0.35" and page.input_value("#proj-max-takes input") == "3"
+    page.fill("#proj-min-rate input", "30")
+    page.press("#proj-min-rate input", "Tab")  # leaving the field saves it: refused, lowest above highest
+    page.wait_for_selector("#proj-thresholds-msg [role=alert]:has-text('must be below the highest')")
+    page.screenshot(path=str(shots / "projects-thresholds-refused.png"), full_page=True)
+    assert checks()["min_rate"] == 6.0, "nothing saved"
+    page.fill("#proj-min-rate input", "8")
+    page.press("#proj-min-rate input", "Enter")
+    page.wait_for_selector("#proj-thresholds-msg:has-text('Saved. The next Render')")
+    page.fill("#proj-max-takes input", "5")
+    page.press("#proj-max-takes input", "Tab")
+    page.uncheck("#proj-cut-off input")
+    for _ in range(100):
+        if (checks()["min_rate"], checks()["max_takes"], checks()["cut_off"]) == (8, 5, False):
+            break
+        page.wait_for_timeout(100)
+    assert (checks()["min_rate"], checks()["max_takes"], checks()["cut_off"]) == (8, 5, False), checks()
+
+    page.reload()
+    page.wait_for_selector("#gen-go:enabled")
+    page.get_by_role("tab", name="Projects").click()
+    choose(page, "#proj-pick", "limits")
+    page.wait_for_selector("#proj-table:has-text('One line here.')")
+    page.get_by_text("Check thresholds", exact=True).click()
+    page.wait_for_function("document.querySelector('#proj-min-rate input')?.value == '8'")
+    assert page.input_value("#proj-max-takes input") == "5" and not page.is_checked("#proj-cut-off input")
+    assert page.input_value("#proj-max-rate input") == "22"
+    page.locator("#proj-thresholds").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "projects-thresholds-reloaded.png"), full_page=True)
+
+    page.click("#proj-reset-thresholds")
+    page.wait_for_selector("#proj-thresholds-msg:has-text('reset to the defaults')")
+    assert page.input_value("#proj-min-rate input") == "6" and page.is_checked("#proj-cut-off input")
+    assert (checks()["min_rate"], checks()["max_takes"], checks()["cut_off"]) == (6, 3, True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .export import EXPORT_FORMATS, export
 from .importing import new_project
-from .model import CheckSettings
+from .model import MOST_TAKES, CheckSettings
 from .render import RenderProgress, render
 from .store import ProjectFolder
 
@@ -187,9 +187,7 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
             default=None,
             help="a take still loud at its very end is bad (default on)",
         )
-        g.add_argument(
-            "--max-takes", type=int, help=f"takes per segment at most, 1-{CheckSettings.MAX_TAKES} (default 3)"
-        )
+        g.add_argument("--max-takes", type=int, help=f"takes per segment at most, 1-{MOST_TAKES} (default 3)")
 
     def device_only(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("models and device (accepted like every command's; this action uses no model)")

@@ -15,11 +15,12 @@ A segment's status says what a render does with it:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from ..errors import InvalidInputError
 
+MOST_TAKES = 10  # takes per segment and render at most: more is a render stuck on a text the voice cannot say
 SCHEMA = 1  # project.json's "schema"; a newer file is refused, an older one is migrated by store.migrate
 STATUSES = ("new", "edited", "failed", "bad", "done")
 PENDING = ("new", "edited", "failed")
@@ -135,24 +136,44 @@ class CheckSettings:
     cut_off: bool = True  # a take still loud in its last 50 ms is bad
     max_takes: int = 3  # takes per segment and render, the first included
 
-    MAX_TAKES: ClassVar[int] = 10  # a bad segment costs up to this many renders
-
     def updated(self, **changes) -> CheckSettings:
-        """A copy with ``changes`` (None values ignored), or ``InvalidInputError`` naming every value out of range:
-        the CER limit in (0, 1], rates >= 0 with min < max, silence > 0 s, 1 to ``MAX_TAKES`` takes."""
-        new = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-        wrong = []
-        if not 0 < new.max_cer <= 1:
-            wrong.append(f"the CER limit must be above 0 and at most 1 (not {new.max_cer})")
-        if not 0 <= new.min_rate < new.max_rate:
-            wrong.append(f"speech rates need 0 <= min < max (not {new.min_rate} and {new.max_rate})")
-        if not new.max_silence > 0:
-            wrong.append(f"the longest silence must be above 0 s (not {new.max_silence})")
-        if not 1 <= new.max_takes <= self.MAX_TAKES:
-            wrong.append(f"takes per segment must be 1 to {self.MAX_TAKES} (not {new.max_takes})")
-        if wrong:
-            raise InvalidInputError("check thresholds: " + "; ".join(wrong))
+        """A copy with ``changes`` (None values ignored), verified (:meth:`verify`) when there are any."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        new = dataclasses.replace(self, **given)
+        if given:
+            new.verify()
         return new
+
+    def verify(self) -> None:
+        """Refuse thresholds that make no sense, saying which and what is allowed (``InvalidInputError``).
+
+        A CER limit is a share of the text's characters (0 to 1); the rates are characters per second, not negative,
+        the lowest below the highest; the longest silence is more than 0 s (at 0 every pause between words fails);
+        takes are a whole number from 1 to ``MOST_TAKES``. A very high rate or silence limit is allowed: it turns
+        that check off in effect. A project.json with other values still opens (only changes are verified).
+        """
+        numbers = {"max_cer": self.max_cer, "min_rate": self.min_rate, "max_rate": self.max_rate,
+                   "max_silence": self.max_silence, "max_takes": self.max_takes}  # fmt: skip
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidInputError(f"{name} must be a number; got {value!r}")
+        if not 0 <= self.max_cer <= 1:
+            raise InvalidInputError(f"the CER limit (max_cer) must be from 0 to 1; got {self.max_cer:g}")
+        if self.min_rate < 0 or self.max_rate < 0:
+            raise InvalidInputError(
+                f"speech rates (min_rate, max_rate) cannot be negative; got {self.min_rate:g} and {self.max_rate:g}"
+            )
+        if self.min_rate >= self.max_rate:
+            raise InvalidInputError(
+                f"the lowest speech rate (min_rate, {self.min_rate:g} chars/s) must be below the highest "
+                f"(max_rate, {self.max_rate:g} chars/s)"
+            )
+        if self.max_silence <= 0:
+            raise InvalidInputError(f"the longest silence (max_silence) must be over 0 s; got {self.max_silence:g}")
+        if self.max_takes != int(self.max_takes) or not 1 <= self.max_takes <= MOST_TAKES:
+            raise InvalidInputError(
+                f"takes per segment (max_takes) must be a whole number from 1 to {MOST_TAKES}; got {self.max_takes:g}"
+            )
 
 
 @dataclass(slots=True)

@@ -8,7 +8,8 @@ Seeds, as in :mod:`tortoise.longform`: a segment's explicit seed wins; else the 
 segment at position i (from 0, in the book) ``seed + i``; else a new random seed. The seed is planned and saved
 before the segment is made, so a resumed render makes the audio the uninterrupted one would have. When the checks
 reject a take, the next take gets a new seed (an explicit seed s gives ``s + k * 2**32`` for retry k) until one
-passes or ``max_takes`` are made; the best is accepted and the others are kept, to compare and choose.
+passes or ``max_takes`` are made; the best is accepted and the others are kept, to compare and choose. A render
+keeps the check thresholds it started with (a copy): changing them meanwhile applies to the next render.
 """
 
 from __future__ import annotations
@@ -138,15 +139,16 @@ class MadeTake:
     check: TakeCheck | None
 
 
-def plan(project: Project, position: int, segment: Segment) -> TakeJob:
+def plan(project: Project, position: int, segment: Segment, checks: CheckSettings | None = None) -> TakeJob:
     """The segment's next takes; plans its first seed into ``segment.next_seed`` (save the project before making
-    them, so a resume makes the same takes)."""
+    them, so a resume makes the same takes). ``checks``: the thresholds (default: the project's now)."""
     if segment.next_seed is None:
         segment.next_seed = planned_seed(project, position, segment)
     explicit = segment.seed is not None or project.defaults.seed is not None
     voice = segment.voice or project.defaults.voice
     options = segment_options(project, segment)
-    return TakeJob(segment.id, segment.text, voice, options, segment.next_seed, explicit, project.defaults.checks)
+    checks = project.defaults.checks if checks is None else checks
+    return TakeJob(segment.id, segment.text, voice, options, segment.next_seed, explicit, checks)
 
 
 def make_takes(tts, job: TakeJob, transcriber: Transcriber | None, *, latents=None) -> list[MadeTake]:
@@ -187,11 +189,16 @@ def record(folder: ProjectFolder, segment: Segment, job: TakeJob, takes: list[Ma
 
 
 def render_segment(
-    folder: ProjectFolder, tts, position: int, segment: Segment, transcriber: Transcriber | None
+    folder: ProjectFolder,
+    tts,
+    position: int,
+    segment: Segment,
+    transcriber: Transcriber | None,
+    checks: CheckSettings | None = None,
 ) -> TakeCheck | None:
     """Make takes of one segment until one passes (or the limit), accept the best, save. Returns its check."""
     planned = segment.next_seed is None
-    job = plan(folder.project, position, segment)
+    job = plan(folder.project, position, segment, checks)
     if planned:  # saved first: a resume makes the same take
         folder.save()
     return record(folder, segment, job, make_takes(tts, job, transcriber))
@@ -225,7 +232,8 @@ def render(
     """
     project = folder.project
     todo = select(project, chapter=chapter, which=which)
-    if project.defaults.checks.enabled and transcriber is None and todo:
+    checks = dataclasses.replace(project.defaults.checks)  # a render keeps the thresholds it started with
+    if checks.enabled and transcriber is None and todo:
         transcriber = default_transcriber(getattr(tts, "device", None))
     for voice in {s.voice or project.defaults.voice for _, s in todo}:
         tts.check_voice(voice)  # fail before any work, not once per segment
@@ -235,7 +243,7 @@ def render(
             summary.cancelled = True
             break
         try:
-            check = render_segment(folder, tts, position, segment, transcriber)
+            check = render_segment(folder, tts, position, segment, transcriber, checks)
         except InvalidInputError as e:  # this segment's text: note it and go on with the others
             summary.refused(folder, segment, str(e))
         except TortoiseError as e:  # models, voice, device: the next segment would fail the same way

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..audio_io import read_audio
 from .checks import Transcriber, check_take
@@ -51,7 +51,7 @@ def check_accepted(
     cancel: threading.Event | None = None,
 ) -> ReviewSummary:
     """Check the accepted take of every reviewable segment (of chapter index ``chapter``, or the book); see above."""
-    settings = folder.project.defaults.checks
+    settings = replace(folder.project.defaults.checks)  # the thresholds it started with, to the end
     todo = reviewable(folder, chapter)
     summary, clock, saved = ReviewSummary(), ProgressClock([s.text for s in todo], progress), time.monotonic()
     try:
