@@ -195,3 +195,9 @@ def test_unsupported_files_are_refused(tmp_path):
     pytest.importorskip("ebooklib")
     with pytest.raises(InvalidInputError, match=r"cannot read bad\.epub as EPUB"):
         read_book(tmp_path / "bad.epub")
+
+
+def test_a_chapter_without_a_title_is_named_by_its_number_everywhere():
+    from tortoise.project.model import Chapter
+
+    assert Chapter("").name(0) == "Chapter 1" and Chapter("The End").name(4) == "The End"

@@ -168,7 +168,7 @@ def summary_markdown(folder: ProjectFolder) -> str:
 def chapter_choices(project: Project) -> list[tuple[str, int]]:
     """(label, index) of every chapter, after "all chapters" (-1)."""
     out = [(S.ALL_CHAPTERS, -1)]
-    out += [(f"{c + 1}. {ch.title or '-'} ({len(ch.segments)})", c) for c, ch in enumerate(project.chapters)]
+    out += [(f"{c + 1}. {ch.name(c)} ({len(ch.segments)})", c) for c, ch in enumerate(project.chapters)]
     return out
 
 

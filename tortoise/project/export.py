@@ -112,7 +112,7 @@ def chapter_marks(folder: ProjectFolder, placed: list[Placed]) -> list[ChapterMa
     for p in placed:
         starts.setdefault(p.chapter, p.cue.start)
     total = placed[-1].cue.end if placed else 0.0
-    ordered = [(folder.project.chapters[c].title or f"Chapter {c + 1}", t) for c, t in starts.items()]
+    ordered = [(folder.project.chapters[c].name(c), t) for c, t in starts.items()]
     return [ChapterMark(n, t, ordered[k + 1][1] if k + 1 < len(ordered) else total) for k, (n, t) in enumerate(ordered)]
 
 
@@ -170,7 +170,7 @@ def export(
     p = folder.project
     tags = {"title": p.title, "artist": p.author, "album_artist": p.author, "album": p.title, "genre": "Audiobook"}
     if chapter is not None:
-        tags |= {"title": p.chapters[chapter].title or f"Chapter {chapter + 1}", "track": str(chapter + 1)}
+        tags |= {"title": p.chapters[chapter].name(chapter), "track": str(chapter + 1)}
     cover = folder.resolve(p.cover) if p.cover and folder.resolve(p.cover).is_file() else None
     chunks = (audio * scale for audio in timeline(placed))
     tags = {k: v for k, v in tags.items() if v}

@@ -107,6 +107,10 @@ class Chapter:
     title: str
     segments: list[Segment] = field(default_factory=list)
 
+    def name(self, index: int) -> str:
+        """Its title, or "Chapter N" (``index`` from 0) for one without: what exports and the app call it."""
+        return self.title or f"Chapter {index + 1}"
+
     def to_dict(self) -> dict:
         return {"title": self.title, "segments": [s.to_dict() for s in self.segments]}
 
