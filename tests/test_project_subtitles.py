@@ -180,7 +180,14 @@ def test_one_cue_per_word_and_takes_without_timings(book, tmp_path):
     del old.checks["words"]
     report = export(book, tmp_path / "mixed.srt", "srt")
     subs = list(srt.parse((tmp_path / "mixed.srt").read_text()))
-    assert [s.content for s in subs] == [s.text for _, _, s in book.project.segments()]  # one cue per segment
+    # one cue per segment, what its take says: [redacted] words left out
+    assert [s.content for s in subs] == [spoken(s.text) for _, _, s in book.project.segments()]
+    quiet = next(k for k, (_, _, s) in enumerate(book.project.segments()) if "[quietly]" in s.text)
+    assert "quietly" not in subs[quiet].content and subs[quiet].content.startswith("He paid $3")
+    edited = book.project.chapters[1].segments[-1]
+    edited.text, edited.status = "Something else entirely.", "edited"  # not rendered again yet: its take says the old
+    export(book, tmp_path / "edited.srt", "srt")
+    assert list(srt.parse((tmp_path / "edited.srt").read_text()))[-1].content == spoken(edited.accepted.text)
     assert [s.start.total_seconds() for s in subs] == pytest.approx([c.start for c in report.cues], abs=1e-3)
     with pytest.raises(InvalidInputError, match="1 of 5 segments have no word timings"):
         export(book, tmp_path / "words.srt", "srt", words=True)

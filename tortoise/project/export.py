@@ -25,7 +25,7 @@ from ..encode import ChapterMark, write_chunks
 from ..errors import InvalidInputError
 from .loudness import LoudnessMeter, normalising_gain
 from .store import ProjectFolder
-from .subtitles import Cue, place, write_subtitles
+from .subtitles import Cue, place, spoken, write_subtitles
 
 BOOK_FORMATS = {"m4b": 64_000, "mp3": 64_000, "opus": 32_000, "flac": None, "wav": None}  # speech bit rates
 SUBTITLES = ("srt", "vtt")
@@ -90,7 +90,7 @@ def layout(folder: ProjectFolder, chapters: list[int], *, rendered_only: bool = 
             last = i == len(segments) - 1
             pause = pauses.chapter if last else pauses.paragraph if segment.paragraph_end else pauses.sentence
             pause = 0 if last and c == chapters[-1] else round(pause * SAMPLE_RATE)  # nothing after the end
-            cue = Cue(segment.text, t / SAMPLE_RATE, (t + samples) / SAMPLE_RATE)
+            cue = Cue(spoken(segment.accepted.text), t / SAMPLE_RATE, (t + samples) / SAMPLE_RATE)  # what it says
             words = segment.accepted.checks.get("words")
             placed.append(Placed(file, cue, c, samples, pause, segment.accepted.text, words))
             t += samples + pause
@@ -156,8 +156,8 @@ def export(
         if words and untimed:
             raise InvalidInputError(
                 f"{len(untimed)} of {len(placed)} segments have no word timings (first: {untimed[0].cue.text[:40]!r}): "
-                "they are measured when takes are checked with the wav2vec2 recogniser; turn the checks on and "
-                "render those segments again, or export without one cue per word"
+                "they are measured when takes are checked with the wav2vec2 recogniser: run `tortoise-tts project "
+                "check DIR` to check the takes made (nothing is rendered again), or export without one cue per word"
             )
         timed = [place(p.cue, p.text, None if untimed else p.words) for p in placed]
         write_subtitles(timed, path, fmt, per_word=words)
