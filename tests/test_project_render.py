@@ -12,7 +12,7 @@ import torch
 
 from tests.tiny_wav2vec import LETTERS, tiny_aligner
 from tortoise.audio_io import read_metadata
-from tortoise.errors import InvalidInputError
+from tortoise.errors import InvalidInputError, ModelNotFoundError
 from tortoise.project import ProjectFolder, edit_text, new_project, set_segment, set_status
 from tortoise.project.checks import (
     ChecksUnavailableError,
@@ -176,7 +176,6 @@ def test_marked_bad_is_rendered_only_when_asked(tts_factory, tmp_path):
 
 
 def test_checks_without_the_recogniser_say_what_to_download(tts_factory, tmp_path, monkeypatch):
-    from tortoise.errors import ModelNotFoundError
     from tortoise.redaction import Wav2VecAligner
 
     def missing(self):
@@ -243,3 +242,18 @@ def test_ctc_transcriber_on_a_tiny_random_wav2vec2():
     assert len(words.replace(" ", "")) <= sum(1 for i in emitted if i > 1)  # repeats and blanks collapsed
     check = check_take(speech_like(1.0), SR, "Some words.", CheckSettings(), transcriber)
     assert check.transcript == normalise(words) and check.cer >= 0
+
+
+def test_bracketed_text_without_its_aligner_is_refused_before_any_work(tts_factory, tmp_path):
+    from tortoise.redaction import Wav2VecAligner
+
+    text = "Chapter 1\n\nA plain line.\n\nChapter 2\n\nOne more. [whispering] A quiet one."
+    folder = make(tmp_path, text=text)
+    tts = tts_factory()
+    tts.enable_redaction, tts._aligner = True, Wav2VecAligner(cache_dir=tmp_path / "empty-hub")  # not downloaded
+    with pytest.raises(ModelNotFoundError, match=r"1 segment\(s\) have \[bracketed\] text \(first: chapter 2, "
+                       r"segment \d+: .*models download --redaction.*Nothing was rendered"):  # fmt: skip
+        render(folder, tts)
+    assert all(s.status == "new" and not s.takes for _, _, s in folder.project.segments())
+    tts.enable_redaction = False  # spoken as written: nothing to cut, nothing needed
+    assert not render(folder, tts).failed

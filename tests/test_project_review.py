@@ -73,12 +73,12 @@ def test_cli_check_says_what_to_download_and_checks_with_the_recogniser(tts_fact
 
     monkeypatch.setattr(Wav2VecAligner, "load", missing)
     assert main(["project", "check", str(folder.path), "--device", "cpu"]) != 0
-    assert "models download --redaction" in capsys.readouterr().err
+    assert "models download --redaction" in capsys.readouterr().err  # at once: nothing is downloaded
     assert (folder.path / "project.json").read_bytes() == before  # nothing changed
 
     folder.project.defaults.checks.max_cer = 0.2
     folder.save()
-    monkeypatch.setattr(checks, "default_transcriber", lambda device=None: Scripted("no match"))
+    monkeypatch.setattr(checks, "default_transcriber", lambda device=None, **_: Scripted("no match"))
     assert main(["project", "check", str(folder.path), "--device", "cpu", "--chapter", "2"]) == 0
     out, err = capsys.readouterr()
     n = len(folder.project.chapters[1].segments)

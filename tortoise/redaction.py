@@ -11,6 +11,7 @@ here is plain torch and is tested with a stub aligner.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import pickle
@@ -240,6 +241,13 @@ class Wav2VecAligner:
         except ModelNotFoundError:
             return False
         return True
+
+    def missing(self) -> str | None:
+        """What :meth:`load` lacks on this machine now: ``"transformers"`` (the package), ``"model"`` (its files are
+        not in the Hugging Face cache) or None. Looks only: no network, nothing loaded."""
+        if self.model is None and importlib.util.find_spec("transformers") is None:
+            return "transformers"
+        return None if self.cached() else "model"
 
     def download(self) -> None:
         """Fetch the model's and vocabulary's files into the Hugging Face cache (nothing is loaded).

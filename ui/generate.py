@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import html
-import importlib.util
 import json
 import shutil
 import sys
@@ -175,11 +174,10 @@ def redaction_problem(text: str, redact: bool = True) -> tuple[str, bool] | None
     downloading the aligner would fix it; None when they can (or there is nothing to cut). Looks, loads nothing."""
     if not redact or not has_redaction(text):
         return None
-    if importlib.util.find_spec("transformers") is None:
+    missing = Wav2VecAligner().missing()  # the aligner the pipeline makes (default model, Hugging Face cache)
+    if missing == "transformers":
         return S.REDACTION_NEEDS_TRANSFORMERS, False
-    if not Wav2VecAligner().cached():  # the aligner the pipeline makes (default model, Hugging Face cache)
-        return S.REDACTION_NEEDS_MODEL, True
-    return None
+    return (S.REDACTION_NEEDS_MODEL, True) if missing else None
 
 
 def download_aligner() -> str:

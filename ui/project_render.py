@@ -23,7 +23,6 @@ Decisions:
 from __future__ import annotations
 
 import html
-import importlib.util
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -48,11 +47,7 @@ from .stages import stage_html
 def recogniser_missing() -> str | None:
     """What the checks' recogniser lacks now: "transformers" (the package) or "model" (not in the Hugging Face
     cache); None when it can run. Looks at the cache only; loads nothing."""
-    if importlib.util.find_spec("transformers") is None:
-        return "transformers"
-    if not Wav2VecAligner().cached():
-        return "model"
-    return None
+    return Wav2VecAligner().missing()
 
 
 def checks_problem(project: Project) -> tuple[str, bool] | None:

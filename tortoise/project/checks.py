@@ -90,20 +90,27 @@ class CTCTranscriber:
         return "".join(out)
 
 
-def default_transcriber(device=None) -> CTCTranscriber:
-    """The wav2vec2 recogniser from the Hugging Face cache; a clear error saying what to download when it is not."""
+def default_transcriber(device=None, *, instead: str = "or turn the checks off (--no-checks)") -> CTCTranscriber:
+    """The wav2vec2 recogniser from the Hugging Face cache. Never downloads (1.3 GB in the middle of a render would
+    surprise): when it is not there, a clear error at once saying how to get it (or what to do ``instead``)."""
     from ..redaction import MODEL_ID, RedactionUnavailableError, Wav2VecAligner
 
     aligner = Wav2VecAligner(device=device)
+    need = f"checking takes needs the wav2vec2 recogniser {MODEL_ID!r} (about 1.3 GB, the one redaction uses)"
+    get = "`tortoise-tts models download --redaction` once"
+    off = instead
+    missing = aligner.missing()
+    if missing == "transformers":
+        raise ChecksUnavailableError(
+            f"{need} and the transformers package: run `pip install 'tortoise-tts-oneapi[redaction]'`, then "
+            f"{get}; {off}"
+        )
+    if missing == "model":
+        raise ChecksUnavailableError(f"{need}, which is not downloaded: run {get}; {off}")
     try:
         aligner.load()
     except (ModelNotFoundError, RedactionUnavailableError) as e:
-        raise ChecksUnavailableError(
-            f"checking takes needs the wav2vec2 recogniser {MODEL_ID!r} (about 1.3 GB, the one redaction uses) and "
-            "the transformers package: run `pip install 'tortoise-tts-oneapi[redaction]'` and "
-            "`tortoise-tts models download --redaction` once, or turn the checks off (--no-checks). "
-            f"({e})"
-        ) from e
+        raise ChecksUnavailableError(f"{need}: {e}; {off}") from e
     return CTCTranscriber(aligner)
 
 

@@ -109,7 +109,8 @@ def _check(args: argparse.Namespace) -> int:
     if not reviewable(folder, chapter):
         print("nothing to check: no segment has a take of its current text (render first)")
         return EXIT_OK
-    transcriber = default_transcriber(pick(args.device))  # a missing recogniser says what to download, first
+    # a missing recogniser says what to download, first
+    transcriber = default_transcriber(pick(args.device), instead="then check again")
 
     def report(p: RenderProgress) -> None:
         if not args.quiet:

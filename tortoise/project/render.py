@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..audio_io import save_audio
-from ..errors import InvalidInputError, TortoiseError
+from ..errors import InvalidInputError, ModelNotFoundError, TortoiseError
 from ..options import MAX_SEED, GenerationOptions, new_seed, preset
+from ..redaction import has_redaction
 from .checks import TakeCheck, Transcriber, check_take, default_transcriber
 from .model import PENDING, CheckSettings, Project, Segment, Take
 from .store import ProjectFolder
@@ -188,6 +189,32 @@ def record(folder: ProjectFolder, segment: Segment, job: TakeJob, takes: list[Ma
     return check
 
 
+def check_brackets(project: Project, todo: list[tuple[int, Segment]], aligner) -> None:
+    """Refuse, before any work, to render [bracketed] text whose aligner (which cuts it from the audio) is not on
+    this machine; looks only. Unbalanced brackets are left to the render (that segment fails alone)."""
+    bracketed = []
+    for position, segment in todo:
+        try:
+            if has_redaction(segment.text):
+                bracketed.append((position, segment))
+        except InvalidInputError:
+            continue
+    missing = aligner.missing() if bracketed else None
+    if missing is None:
+        return
+    segment = bracketed[0][1]
+    chapter = next(c for c, _, s in project.segments() if s is segment)
+    number = project.chapters[chapter].segments.index(segment)
+    get = "run `tortoise-tts models download --redaction` once"
+    if missing == "transformers":
+        get = "run `pip install 'tortoise-tts-oneapi[redaction]'`, then " + get
+    raise ModelNotFoundError(
+        f"{len(bracketed)} segment(s) have [bracketed] text (first: chapter {chapter + 1}, segment {number + 1}: "
+        f"{segment.text[:50]!r}), which is cut from the audio with the wav2vec2 aligner (about 1.3 GB), not on this "
+        f"machine: {get}, or take the brackets out of those segments. Nothing was rendered."
+    )
+
+
 def render_segment(
     folder: ProjectFolder,
     tts,
@@ -237,6 +264,8 @@ def render(
         transcriber = default_transcriber(getattr(tts, "device", None))
     for voice in {s.voice or project.defaults.voice for _, s in todo}:
         tts.check_voice(voice)  # fail before any work, not once per segment
+    if getattr(tts, "enable_redaction", False):
+        check_brackets(project, todo, tts.aligner())
     summary, clock = RenderSummary(), ProgressClock([s.text for _, s in todo], progress)
     for done, (position, segment) in enumerate(todo, 1):
         if cancel is not None and cancel.is_set():
