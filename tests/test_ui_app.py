@@ -178,3 +178,17 @@ def test_the_aligner_download_choice_reports_in_its_box(app_parts, monkeypatch):
 
     monkeypatch.setattr(Wav2VecAligner, "download", fails)
     assert "tts-error" in get.fn()[msg] and "unreachable from this test" in get.fn()[msg]
+
+
+def test_every_string_of_the_app_is_defined_once():
+    """Two definitions of one name in ui/strings.py: the second silently replaces the first for every tab (a
+    Projects message once replaced the Voices tab's, which then failed)."""
+    import ast
+    from collections import Counter
+
+    import ui.strings
+
+    tree = ast.parse(Path(ui.strings.__file__).read_text())
+    names = Counter(t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name))  # fmt: skip
+    assert [n for n, k in names.items() if k > 1] == []

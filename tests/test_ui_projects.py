@@ -516,3 +516,28 @@ def test_check_thresholds_changed_while_a_render_runs_say_it_keeps_its_own(tab):
         assert "running now keeps" in by_id(tab, tab.on_reset_thresholds("book"))["thresholds_msg"]
     finally:
         folder.rendering = False
+
+
+def test_cancel_leaves_the_jobs_own_ending_alone(tab, engine, monkeypatch):
+    """Cancel's answer must not overwrite "Cancelled after i of n" (the render's own last word) when it arrives after
+    it: it says nothing when the job stops within CANCEL_WAIT, "requested" only when it takes longer."""
+    import threading
+    from types import SimpleNamespace
+
+    from ui import projects_tab
+
+    request = SimpleNamespace(session_hash="tab")
+    assert S.NOTHING_TO_CANCEL in tab.on_cancel(request)
+    job = engine.begin("tab")
+
+    def stops_when_asked():  # a render reaching its next progress report
+        job.cancel.wait()
+        job.finished.set()
+
+    threading.Thread(target=stops_when_asked).start()
+    assert tab.on_cancel(request) == gr.skip()
+    engine.end("tab", job)
+    job = engine.begin("tab")  # one that does not stop in time
+    monkeypatch.setattr(projects_tab, "CANCEL_WAIT", 0.05)
+    assert S.CANCEL_REQUESTED in tab.on_cancel(request)
+    engine.end("tab", job)

@@ -198,7 +198,7 @@ def check_request(engine: Engine, projects: OpenProjects, req: CheckRequest, job
     if summary.cancelled:
         raise JobCancelled
     advice = S.CHECKED_BAD if summary.bad else S.CHECKED_NONE_BAD
-    return S.CHECKED.format(n=len(summary.checked), bad=len(summary.bad), time=clock(summary.seconds)) + advice
+    return S.TAKES_CHECKED.format(n=len(summary.checked), bad=len(summary.bad), time=clock(summary.seconds)) + advice
 
 
 def _number(project: Project, segment_id: str) -> str:

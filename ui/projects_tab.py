@@ -39,6 +39,7 @@ from .project_render import CheckRequest, RenderRequest
 from .projects import OpenProjects
 from .projects_layout import layout
 
+CANCEL_WAIT = 10.0  # seconds Cancel waits for the job to stop before saying it was asked to
 EXPORT = {"concurrency_id": "project-export", "concurrency_limit": 1, "api_visibility": "private"}
 
 
@@ -326,8 +327,15 @@ class ProjectsTab:
             yield out
 
     def on_cancel(self, request: gr.Request):
+        """Stop the tab's render or check. When it stops within ``CANCEL_WAIT`` s (at its next progress report), its
+        own stream says how it ended ("Cancelled after i of n") and this leaves that alone: answering "Cancel
+        requested" would race with it, and arrive last when the app is busy."""
         job = self.engine.cancel(request.session_hash)
-        return project_render.note_html(S.CANCEL_REQUESTED if job is not None else S.NOTHING_TO_CANCEL)
+        if job is None:
+            return project_render.note_html(S.NOTHING_TO_CANCEL)
+        if job.finished.wait(CANCEL_WAIT):
+            return gr.skip()
+        return project_render.note_html(S.CANCEL_REQUESTED)
 
     def on_tick(self, name, chapter, show, page, stamp) -> dict:
         """While a render runs: the page and summary redrawn when the project file changed since they were drawn."""
