@@ -19,12 +19,12 @@ from __future__ import annotations
 from dataclasses import astuple, replace
 
 from tortoise.errors import InvalidInputError
-from tortoise.project.model import CheckSettings, Project
+from tortoise.project.model import THRESHOLDS, CheckSettings, Project
 
 from . import strings as S
 from .projects import SharedFolder
 
-FIELDS = ("max_cer", "min_rate", "max_rate", "max_silence", "cut_off", "max_takes")  # the fields' order
+FIELDS = THRESHOLDS  # the fields, in this order
 
 
 def values(project: Project | None) -> list:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .export import EXPORT_FORMATS, export
 from .importing import new_project
-from .model import MOST_TAKES, CheckSettings
+from .model import MOST_TAKES, THRESHOLDS, CheckSettings
 from .render import RenderProgress, render
 from .store import ProjectFolder
 
@@ -23,9 +23,6 @@ def _clock(seconds: float | None) -> str:
         return "?"
     s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-THRESHOLDS = ("max_cer", "min_rate", "max_rate", "max_silence", "cut_off", "max_takes")
 
 
 def _thresholds(args: argparse.Namespace, settings: CheckSettings) -> CheckSettings:
@@ -172,23 +169,21 @@ def add_project_command(subparsers: Any, *, engine_args, engine) -> argparse.Arg
     sub = project.add_subparsers(dest="project_command", metavar="ACTION", required=True)
 
     def thresholds(p: argparse.ArgumentParser) -> None:
-        g = p.add_argument_group("check thresholds (saved in the project; defaults: tortoise.project.CheckSettings)")
-        g.add_argument(
-            "--max-cer",
-            type=float,
-            help="a take whose transcript's character error rate is above this is bad (default 0.35)",
-        )
-        g.add_argument("--min-rate", type=float, help="fewest characters per second of speech (default 6)")
-        g.add_argument("--max-rate", type=float, help="most characters per second of speech (default 22)")
-        g.add_argument("--max-silence", type=float, help="longest silence inside a take, seconds (default 1)")
-        g.add_argument(
-            "--cut-off-check",
-            dest="cut_off",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="a take still loud at its very end is bad (default on)",
-        )
-        g.add_argument("--max-takes", type=int, help=f"takes per segment at most, 1-{MOST_TAKES} (default 3)")
+        d = CheckSettings()  # the defaults, said in the help
+        g = p.add_argument_group("check thresholds (saved in the project)")
+        # fmt: off
+        g.add_argument("--max-cer", type=float, help="a take whose transcript's character error rate is above this "
+                       f"is bad (default {d.max_cer:g})")
+        g.add_argument("--min-rate", type=float, help="fewest characters per second of speech (default "
+                       f"{d.min_rate:g})")
+        g.add_argument("--max-rate", type=float, help=f"most characters per second of speech (default {d.max_rate:g})")
+        g.add_argument("--max-silence", type=float, help="longest silence inside a take, seconds (default "
+                       f"{d.max_silence:g})")
+        g.add_argument("--cut-off-check", dest="cut_off", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"a take still loud at its very end is bad (default {'on' if d.cut_off else 'off'})")
+        g.add_argument("--max-takes", type=int, help=f"takes per segment at most, 1-{MOST_TAKES} (default "
+                       f"{d.max_takes})")
+        # fmt: on
 
     def device_only(p: argparse.ArgumentParser) -> None:
         g = p.add_argument_group("models and device (accepted like every command's; this action uses no model)")

@@ -128,6 +128,9 @@ class Pauses:
     chapter: float = 2.0
 
 
+THRESHOLDS = ("max_cer", "min_rate", "max_rate", "max_silence", "cut_off", "max_takes")  # CheckSettings' options
+
+
 @dataclass(slots=True)
 class CheckSettings:
     """When a take counts as bad (see :mod:`tortoise.project.checks`) and how many takes a bad segment may get."""
