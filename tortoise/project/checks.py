@@ -98,19 +98,18 @@ def default_transcriber(device=None, *, instead: str = "or turn the checks off (
     aligner = Wav2VecAligner(device=device)
     need = f"checking takes needs the wav2vec2 recogniser {MODEL_ID!r} (about 1.3 GB, the one redaction uses)"
     get = "`tortoise-tts models download --redaction` once"
-    off = instead
     missing = aligner.missing()
     if missing == "transformers":
         raise ChecksUnavailableError(
             f"{need} and the transformers package: run `pip install 'tortoise-tts-oneapi[redaction]'`, then "
-            f"{get}; {off}"
+            f"{get}; {instead}"
         )
     if missing == "model":
-        raise ChecksUnavailableError(f"{need}, which is not downloaded: run {get}; {off}")
+        raise ChecksUnavailableError(f"{need}, which is not downloaded: run {get}; {instead}")
     try:
         aligner.load()
     except (ModelNotFoundError, RedactionUnavailableError) as e:
-        raise ChecksUnavailableError(f"{need}: {e}; {off}") from e
+        raise ChecksUnavailableError(f"{need}: {e}; {instead}") from e
     return CTCTranscriber(aligner)
 
 
