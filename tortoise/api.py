@@ -28,7 +28,7 @@ from .errors import DeviceError, InvalidInputError, NonFiniteError
 from .model_manager import ModelManager
 from .options import PRESETS, GenerationOptions, new_seed, verify
 from .postprocess import VoiceFixerUnavailableError, apply_voicefixer, voicefixer_available
-from .redaction import has_redaction, redact, split_redacted
+from .redaction import has_redaction, redact, spoken_text
 from .streaming import stream_fast_segment
 from .text import TextTokenizer, split_text
 from .vocoders import VOCODERS
@@ -237,7 +237,7 @@ class TextToSpeech:
         """
         ids = self.tokenizer.encode_for_model(text)
         redacting = self.enable_redaction and has_redaction(text)  # raises on unbalanced brackets
-        if redacting and not any(c.isalnum() for piece, cut in split_redacted(text) if not cut for c in piece):
+        if redacting and not any(c.isalnum() for c in spoken_text(text)):
             raise InvalidInputError(
                 "everything in this text is inside [brackets], which are cut from the audio: nothing would be "
                 "spoken. Put the words to speak outside the brackets (or turn redaction off to speak them)"

@@ -86,6 +86,11 @@ def split_redacted(text: str) -> list[tuple[str, bool]]:
     return [(s, redacted) for s, redacted in segments if s]
 
 
+def spoken_text(text: str) -> str:
+    """What is said of ``text``: its [redacted] pieces left out, spaces tidied. Raises like :func:`split_redacted`."""
+    return " ".join(" ".join(piece for piece, redacted in split_redacted(text) if not redacted).split())
+
+
 def has_redaction(text: str) -> bool:
     """True when the text holds a non-empty ``[bracketed]`` piece. Raises ``InvalidInputError`` on bad brackets."""
     return any(redacted for _, redacted in split_redacted(text))

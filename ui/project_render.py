@@ -44,16 +44,10 @@ from .projects import OpenProjects, SharedFolder, clock, segment_of
 from .stages import stage_html
 
 
-def recogniser_missing() -> str | None:
-    """What the checks' recogniser lacks now: "transformers" (the package) or "model" (not in the Hugging Face
-    cache); None when it can run. Looks at the cache only; loads nothing."""
-    return Wav2VecAligner().missing()
-
-
 def checks_problem(project: Project) -> tuple[str, bool] | None:
     """Why a render's checks cannot run now, and whether downloading the recogniser fixes it; None when they can (or
     are off)."""
-    if not project.defaults.checks.enabled or (missing := recogniser_missing()) is None:
+    if not project.defaults.checks.enabled or (missing := Wav2VecAligner().missing()) is None:
         return None
     return (S.CHECKS_NEED_TRANSFORMERS, False) if missing == "transformers" else (S.CHECKS_NEED_MODEL, True)
 
@@ -117,7 +111,7 @@ class CheckRequest:
         with folder.lock:
             if not reviewable(folder, self.chapter):
                 return None  # run() says there is nothing to check: no download asked for that
-        missing = recogniser_missing()
+        missing = Wav2VecAligner().missing()  # looks in the cache only
         if missing == "transformers":
             return S.CHECK_NEEDS_TRANSFORMERS, False, False
         return (S.CHECK_NEEDS_MODEL, True, False) if missing else None

@@ -24,20 +24,18 @@ from tortoise.project.model import THRESHOLDS, CheckSettings, Project
 from . import strings as S
 from .projects import SharedFolder
 
-FIELDS = THRESHOLDS  # the fields, in this order
-
 
 def values(project: Project | None) -> list:
     """The fields' values: the project's thresholds (the defaults without a project)."""
     checks = project.defaults.checks if project is not None else CheckSettings()
-    return [getattr(checks, name) for name in FIELDS]
+    return [getattr(checks, name) for name in THRESHOLDS]
 
 
 def settings_from(current: CheckSettings, fields: list, shown: list | None = None) -> CheckSettings:
-    """The fields' values (in ``FIELDS`` order) that differ from ``shown`` (all without it) over ``current``;
+    """The fields' values (in ``THRESHOLDS`` order) that differ from ``shown`` (all without it) over ``current``;
     refuses an empty field and what makes no sense."""
     changes = {}
-    for name, value, was in zip(FIELDS, fields, shown or [object()] * len(FIELDS), strict=True):
+    for name, value, was in zip(THRESHOLDS, fields, shown or [object()] * len(THRESHOLDS), strict=True):
         if value == was:
             continue
         if value is None or value == "":

@@ -30,6 +30,7 @@ import gradio as gr
 
 from tortoise.errors import InvalidInputError
 from tortoise.project.export import SUBTITLES
+from tortoise.project.model import THRESHOLDS
 
 from . import alerts, project_render, project_thresholds, projects, voices_tab
 from . import strings as S
@@ -55,7 +56,7 @@ class ProjectsTab:
         self.view_out = [c["table"], c["ids"], c["page"], c["pages"], c["stamp"]]
         self.seg_out = [c["selected"], c["seg_info"], c["seg_text"], c["seg_voice"], c["seg_audio"], c["takes"],
                         c["take_audio"]]  # fmt: skip
-        self.thresholds = [c[name] for name in project_thresholds.FIELDS]
+        self.thresholds = [c[name] for name in THRESHOLDS]
         self.open_out = [c["summary"], c["checks"], *self.thresholds, c["as_shown"], c["thresholds_msg"], c["chapter"],
                          c["show"], *self.view_out, *self.seg_out]  # fmt: skip
         shared.voices.add([c["new_voice"], c["seg_voice"]], self.voice_lists)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ModelNotFoundError, TortoiseError
-from ..redaction import emission_spans, split_redacted
+from ..redaction import emission_spans, spoken_text
 from ..text import english_cleaners
 from .model import CheckSettings
 
@@ -116,10 +116,10 @@ def default_transcriber(device=None, *, instead: str = "or turn the checks off (
 def normalise(text: str) -> str:
     """What a recogniser can be compared with: no [redacted] text, cleaned (numbers spelled), letters and spaces.
 
-    The spoken pieces are those of :func:`tortoise.redaction.split_redacted` (which raises ``InvalidInputError`` for
+    The spoken pieces are those of :func:`tortoise.redaction.spoken_text` (which raises ``InvalidInputError`` for
     unbalanced brackets, as synthesis does).
     """
-    text = english_cleaners(" ".join(piece for piece, redacted in split_redacted(text) if not redacted))
+    text = english_cleaners(spoken_text(text))
     return " ".join(re.sub(r"[^a-z' ]+", " ", text).split())
 
 

@@ -23,9 +23,10 @@ from ..audio import OUTPUT_SAMPLE_RATE
 from ..audio_io import read_audio, resample_hq
 from ..encode import ChapterMark, write_chunks
 from ..errors import InvalidInputError
+from ..redaction import spoken_text
 from .loudness import LoudnessMeter, normalising_gain
 from .store import ProjectFolder
-from .subtitles import Cue, place, spoken, write_subtitles
+from .subtitles import Cue, place, write_subtitles
 
 BOOK_FORMATS = {"m4b": 64_000, "mp3": 64_000, "opus": 32_000, "flac": None, "wav": None}  # speech bit rates
 SUBTITLES = ("srt", "vtt")
@@ -90,7 +91,7 @@ def layout(folder: ProjectFolder, chapters: list[int], *, rendered_only: bool = 
             last = i == len(segments) - 1
             pause = pauses.chapter if last else pauses.paragraph if segment.paragraph_end else pauses.sentence
             pause = 0 if last and c == chapters[-1] else round(pause * SAMPLE_RATE)  # nothing after the end
-            cue = Cue(spoken(segment.accepted.text), t / SAMPLE_RATE, (t + samples) / SAMPLE_RATE)  # what it says
+            cue = Cue(spoken_text(segment.accepted.text), t / SAMPLE_RATE, (t + samples) / SAMPLE_RATE)  # what it says
             words = segment.accepted.checks.get("words")
             placed.append(Placed(file, cue, c, samples, pause, segment.accepted.text, words))
             t += samples + pause

@@ -193,16 +193,16 @@ def check_brackets(project: Project, todo: list[tuple[int, Segment]], aligner) -
     """Refuse, before any work, to render [bracketed] text whose aligner (which cuts it from the audio) is not on
     this machine; looks only. Unbalanced brackets are left to the render (that segment fails alone)."""
     bracketed = []
-    for position, segment in todo:
+    for _, segment in todo:
         try:
             if has_redaction(segment.text):
-                bracketed.append((position, segment))
+                bracketed.append(segment)
         except InvalidInputError:
             continue
     missing = aligner.missing() if bracketed else None
     if missing is None:
         return
-    segment = bracketed[0][1]
+    segment = bracketed[0]
     chapter = next(c for c, _, s in project.segments() if s is segment)
     number = project.chapters[chapter].segments.index(segment)
     get = "run `tortoise-tts models download --redaction` once"

@@ -29,7 +29,7 @@ from pathlib import Path
 from ..audio_io import atomic_write
 from ..encode import clock
 from ..errors import InvalidInputError
-from ..redaction import split_redacted
+from ..redaction import spoken_text
 from .checks import Word, normalise
 
 LINE_CHARS = 42  # characters of one subtitle line (the usual broadcast and streaming limit)
@@ -51,11 +51,6 @@ class TimedSegment:
     words: list[Word] | None
 
 
-def spoken(text: str) -> str:
-    """``text`` as a take of it says it: the [redacted] parts left out, spaces tidied."""
-    return " ".join(" ".join(p for p, redacted in split_redacted(text) if not redacted).split())
-
-
 def written_words(text: str, words: Sequence[Word]) -> list[Word]:
     """The words of ``text`` as written (spoken pieces only), each timed by the normalised ``words`` it became.
 
@@ -63,7 +58,7 @@ def written_words(text: str, words: Sequence[Word]) -> list[Word]:
     match those of its written words normalised one by one (a cleaner rule that spans words), the written words are
     spread over the spoken time by their length instead.
     """
-    written = spoken(text).split()
+    written = spoken_text(text).split()
     became = [normalise(w).split() for w in written]
     if not words:
         return []
